@@ -1,0 +1,36 @@
+# gridwatch: `make run` serves the demo county on http://127.0.0.1:8000, `make test` tests it all.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run stop test lint bench-load clean
+
+$(INSTALLED): pyproject.toml
+	scripts/system-packages.sh run
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(INSTALLED)
+	scripts/system-packages.sh run
+	$(BIN)/gridwatch db up
+	$(BIN)/gridwatch db migrate
+	$(BIN)/gridwatch demo load --if-empty
+	$(BIN)/gridwatch serve
+
+stop: $(INSTALLED)
+	$(BIN)/gridwatch db down
+
+test: $(INSTALLED)
+	scripts/system-packages.sh test
+	$(BIN)/ruff check server dashboard layers tests bench
+	$(BIN)/pytest
+
+bench-load: $(INSTALLED)
+	$(BIN)/python bench/load.py
+
+clean:
+	-$(BIN)/gridwatch db down
+	rm -rf $(VENV) var

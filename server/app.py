@@ -1,0 +1,32 @@
+"""The application factory: a readable list of the parts that make gridwatch."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask
+
+from server import db, errors, health
+from server.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["gridwatch.settings"] = settings
+
+    errors.register_error_handlers(app)
+    db.init_app(app, settings)
+    app.register_blueprint(health.blueprint)
+
+    from dashboard import init_dashboard
+
+    init_dashboard(app)
+    return app

@@ -1,0 +1,207 @@
+"""``gridwatch``: the single entry point for running, loading and importing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import psycopg
+
+from server.db.cluster import Cluster, ClusterError
+from server.db.migrate import MigrationError, migrate, schema_version
+from server.errors import GridwatchError
+from server.settings import Settings
+
+
+def local_cluster(settings: Settings) -> Cluster:
+    return Cluster(settings.cluster_dir, settings.pg_port)
+
+
+def fail(message: str) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """gridwatch: GIS map server and dashboard for county grid centers."""
+    ctx.obj = Settings()
+
+
+# -- database ---------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The database: the local cluster under var/, or GRIDWATCH_DATABASE_URL."""
+
+
+@db.command("up")
+@click.pass_obj
+def db_up(settings: Settings) -> None:
+    """Create (first time) and start the local PostGIS cluster."""
+    if settings.database_url:
+        try:
+            psycopg.connect(settings.database_url, connect_timeout=5).close()
+        except psycopg.OperationalError as error:
+            fail(f"GRIDWATCH_DATABASE_URL is set but unreachable: {error}")
+        click.echo("using GRIDWATCH_DATABASE_URL; no local cluster started")
+        return
+    cluster = local_cluster(settings)
+    try:
+        created = cluster.up()
+    except ClusterError as error:
+        fail(str(error))
+    state = "created" if created else "exists"
+    click.echo(f"PostGIS cluster running on 127.0.0.1:{cluster.port} (database {state})")
+
+
+@db.command("down")
+@click.pass_obj
+def db_down(settings: Settings) -> None:
+    """Stop the local cluster."""
+    try:
+        local_cluster(settings).stop()
+    except ClusterError as error:
+        fail(str(error))
+    click.echo("PostGIS cluster stopped")
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(settings: Settings) -> None:
+    """Whether the database answers, and its schema version."""
+    try:
+        url = settings.resolved_database_url()
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            version = schema_version(conn)
+    except (GridwatchError, psycopg.OperationalError) as error:
+        fail(f"database unavailable: {error}")
+    click.echo(f"database up, schema version {version}")
+
+
+@db.command("migrate")
+@click.pass_obj
+def db_migrate(settings: Settings) -> None:
+    """Apply pending migrations from sql/."""
+    try:
+        applied = migrate(settings.resolved_database_url())
+    except (MigrationError, GridwatchError) as error:
+        fail(str(error))
+    for migration in applied:
+        click.echo(f"applied {migration.path.name}")
+    click.echo("schema up to date")
+
+
+# -- demo data and imports ----------------------------------------------------------------
+
+
+@main.group()
+def demo() -> None:
+    """The demo county: Hongya County (洪雅县), Meishan, Sichuan."""
+
+
+@demo.command("load")
+@click.option(
+    "--seed", default=2184, show_default=True, help="Random seed; same seed, same county."
+)
+@click.option(
+    "--incidents",
+    "incident_count",
+    default=60_000,
+    show_default=True,
+    type=click.IntRange(0, 20_000_000),
+    help="How many incidents over two years.",
+)
+@click.option("--if-empty", is_flag=True, help="Do nothing when grids are already loaded.")
+@click.pass_obj
+def demo_load(settings: Settings, seed: int, incident_count: int, if_empty: bool) -> None:
+    """Replace all data with the generated demo county."""
+    from server.demo import load_demo
+
+    url = settings.resolved_database_url()
+    if if_empty:
+        with psycopg.connect(url) as conn:
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM grids)").fetchone()[0]:
+                click.echo("grids already loaded; skipping the demo load")
+                return
+    summary = load_demo(url, seed=seed, incident_count=incident_count, progress=True)
+    click.echo(summary.describe())
+
+
+@main.group("import")
+def import_() -> None:
+    """Import grids or incidents from files, in one transaction."""
+
+
+@import_.command("grids")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--layer", help="Layer name in a GeoPackage.")
+@click.option("--code-field", default="code", show_default=True)
+@click.option("--name-field", default="name", show_default=True)
+@click.option("--parent-field", default="parent", show_default=True)
+@click.option("--level-field", default="level", show_default=True)
+@click.option("--households-field", default="households", show_default=True)
+@click.option("--population-field", default="population", show_default=True)
+@click.pass_obj
+def import_grids_command(settings: Settings, path: Path, layer: str | None, **fields: str) -> None:
+    """Import a grid tree from GeoJSON, GeoPackage or Shapefile."""
+    from server.importers.grids import GridFieldMap, import_grids
+
+    field_map = GridFieldMap(**{key.removesuffix("_field"): value for key, value in fields.items()})
+    try:
+        with psycopg.connect(settings.resolved_database_url()) as conn:
+            count = import_grids(conn=conn, path=path, layer=layer, fields=field_map)
+    except GridwatchError as error:
+        fail(f"import failed, nothing was changed: {error.message}")
+    click.echo(f"imported {count} grids from {path.name}")
+
+
+@import_.command("incidents")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_incidents_command(settings: Settings, path: Path) -> None:
+    """Import incidents from CSV (lon, lat, category, ...) or GeoJSON."""
+    from server.importers.incidents import import_incidents
+
+    try:
+        with psycopg.connect(settings.resolved_database_url()) as conn:
+            count = import_incidents(conn=conn, path=path)
+    except GridwatchError as error:
+        fail(f"import failed, nothing was changed: {error.message}")
+    click.echo(f"imported {count} incidents from {path.name}")
+
+
+# -- serving ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Default: GRIDWATCH_HOST or 127.0.0.1.")
+@click.option("--port", default=None, type=int, help="Default: GRIDWATCH_PORT or 8000.")
+@click.option("--workers", default=None, type=int, help="Default: GRIDWATCH_WORKERS or 2.")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the API, tiles and dashboard with gunicorn."""
+    bind = f"{host or settings.host}:{port or settings.port}"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [
+        str(gunicorn),
+        "server.app:create_app()",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers or settings.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+    ]
+    click.echo(f"serving on http://{bind}")
+    os.execv(args[0], args)

@@ -1,0 +1,47 @@
+"""One typed settings object, read from ``GRIDWATCH_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", extra="ignore")
+
+    # An existing PostGIS (managed service, container). When unset, the project-local
+    # cluster under ``var_dir`` is used and its URL is read from the file it wrote.
+    database_url: str | None = None
+    var_dir: Path = PROJECT_ROOT / "var"
+    pg_port: int = Field(55432, ge=1024, le=65535)
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(8, ge=1)
+    statement_timeout_ms: int = Field(30_000, ge=0)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(2, ge=1)
+
+    secret_key: str | None = None
+    default_language: str = Field("zh", pattern="^(zh|en)$")
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.var_dir / "pg"
+
+    def resolved_database_url(self) -> str:
+        """The URL to connect with: the explicit one, else the local cluster's."""
+        if self.database_url:
+            return self.database_url
+        url_file = self.cluster_dir / "database-url"
+        if not url_file.exists():
+            from server.errors import DatabaseUnavailable
+
+            raise DatabaseUnavailable(
+                "no database configured: run `gridwatch db up` or set GRIDWATCH_DATABASE_URL"
+            )
+        return url_file.read_text().strip()
