@@ -105,9 +105,7 @@ def demo() -> None:
 
 
 @demo.command("load")
-@click.option(
-    "--seed", default=2184, show_default=True, help="Random seed; same seed, same county."
-)
+@click.option("--seed", default=2184, show_default=True, help="Random seed; same seed, same county.")
 @click.option(
     "--incidents",
     "incident_count",

@@ -12,9 +12,7 @@ blueprint = Blueprint("health", __name__)
 
 
 def read_health(conn) -> dict:
-    postgis = conn.execute(
-        "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
-    ).fetchone()
+    postgis = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
     counts = conn.execute(
         """SELECT (SELECT count(*) FROM grids WHERE level = 'grid') AS grids,
                   (SELECT count(*) FROM incidents) AS incidents"""

@@ -66,9 +66,7 @@ def create_database(cluster: Cluster, name: str, template: str | None = None) ->
 
 def drop_database(cluster: Cluster, name: str) -> None:
     with psycopg.connect(cluster.url_for("postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")

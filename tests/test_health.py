@@ -8,7 +8,7 @@ def test_health_reports_postgis_schema_and_counts(client):
     body = response.get_json()
     assert body["status"] == "ok"
     assert body["postgis"].startswith("3.")
-    assert body["schema_version"] == 3
+    assert body["schema_version"] == 4
     assert body["counts"] == {"grids": 8, "incidents": 8}
 
 

@@ -99,9 +99,7 @@ class Cluster:
         if not self.is_initialized():
             return False
         bindir = find_bindir()
-        return (
-            self._run([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)]).returncode == 0
-        )
+        return self._run([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)]).returncode == 0
 
     def init(self) -> None:
         bindir = find_bindir()
@@ -150,9 +148,7 @@ class Cluster:
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# gridwatch local cluster\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
-        self.url_file.write_text(
-            f"postgresql://{DB_ROLE}:{password}@127.0.0.1:{self.port}/{self.database}\n"
-        )
+        self.url_file.write_text(f"postgresql://{DB_ROLE}:{password}@127.0.0.1:{self.port}/{self.database}\n")
         os.chmod(self.url_file, 0o600)
 
     def start(self) -> None:
@@ -187,9 +183,7 @@ class Cluster:
         if not self.is_running():
             return
         bindir = find_bindir()
-        result = self._run(
-            [str(bindir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.data_dir)]
-        )
+        result = self._run([str(bindir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.data_dir)])
         if result.returncode != 0:
             raise ClusterError(f"PostgreSQL did not stop:\n{result.stderr.strip()}")
 

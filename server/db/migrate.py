@@ -1,8 +1,10 @@
 """Ordered, forward-only SQL migrations from ``sql/``, each applied in one transaction.
 
-A file ``sql/0003_patrols.sql`` is version 3. Applied versions are recorded with the file's
-checksum in ``schema_migrations``; an applied file that changed afterwards is an error, since
-the database would no longer match the source. An advisory lock keeps two migrators apart.
+A file ``sql/0003_patrols.sql`` is version 3. Versions may skip numbers (blocks are reserved
+per feature) but are applied in order, never behind one already applied. Applied versions are
+recorded with the file's checksum in ``schema_migrations``; an applied file that changed
+afterwards is an error, since the database would no longer match the source.
+An advisory lock keeps two migrators apart.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
         migrations.append(Migration(int(match[1]), match[2], path))
     versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise MigrationError(f"migration versions must be 1..N without gaps, found {versions}")
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migration files share a version: {versions}")
     return migrations
 
 
@@ -78,6 +80,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                        applied_at timestamptz NOT NULL DEFAULT now())"""
             )
             done = applied_versions(conn)
+            newest_applied = max(done, default=0)
             for migration in migrations:
                 if migration.version in done:
                     if done[migration.version] != migration.checksum:
@@ -86,11 +89,15 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                             "write a new migration instead of editing an old one"
                         )
                     continue
+                if migration.version < newest_applied:
+                    raise MigrationError(
+                        f"{migration.path.name} is older than applied version {newest_applied}; "
+                        "migrations are forward-only: renumber it after the newest"
+                    )
                 with conn.transaction():
                     conn.execute(migration.text)
                     conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum)"
-                        " VALUES (%s, %s, %s)",
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                         [migration.version, migration.name, migration.checksum],
                     )
                 applied_now.append(migration)
