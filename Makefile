@@ -25,7 +25,7 @@ stop: $(INSTALLED)
 
 test: $(INSTALLED)
 	scripts/system-packages.sh test
-	$(BIN)/ruff check server dashboard layers tests bench
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 bench-load: $(INSTALLED)
