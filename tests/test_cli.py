@@ -1,0 +1,77 @@
+"""The `gridwatch` command line against the test database, and `gridwatch serve` under gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from server.cli import main
+from server.db.migrate import discover
+
+
+def run_cli(database_url: str, *args: str):
+    return CliRunner().invoke(main, list(args), env={"GRIDWATCH_DATABASE_URL": database_url})
+
+
+def test_db_status_reports_the_schema_version(database_url):
+    result = run_cli(database_url, "db", "status")
+    assert result.exit_code == 0, result.output
+    assert f"schema version {discover()[-1].version}" in result.output
+
+
+def test_db_migrate_on_an_empty_database_applies_everything_once(empty_database_url):
+    first = run_cli(empty_database_url, "db", "migrate")
+    assert first.exit_code == 0, first.output
+    assert "applied 0001_grid_tree_and_people.sql" in first.output
+    second = run_cli(empty_database_url, "db", "migrate")
+    assert second.exit_code == 0
+    assert "applied" not in second.output
+
+
+def test_db_status_fails_clearly_when_unreachable():
+    result = run_cli("postgresql://nobody@127.0.0.1:1/none", "db", "status")
+    assert result.exit_code == 1
+    assert "database unavailable" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_runs_gunicorn_and_answers_health(database_url, tmp_path: Path):
+    port = _free_port()
+    env = os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(tmp_path)}
+    gridwatch = Path(sys.executable).with_name("gridwatch")
+    server = subprocess.Popen(
+        [str(gridwatch), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    body = json.load(response)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
+    assert body["status"] == "ok"
+    assert body["counts"]["grids"] == 8
