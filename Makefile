@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+NODE_MODULES := node_modules/.installed
 
 .PHONY: run stop test lint bench-load clean
 
@@ -13,7 +14,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(INSTALLED)
+# Browser packages (docs/frontend.md): reinstalled exactly from the lock whenever it changes.
+$(NODE_MODULES): package-lock.json
+	scripts/system-packages.sh run
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: $(INSTALLED) $(NODE_MODULES)
 	scripts/system-packages.sh run
 	$(BIN)/gridwatch db up
 	$(BIN)/gridwatch db migrate
@@ -23,7 +30,7 @@ run: $(INSTALLED)
 stop: $(INSTALLED)
 	$(BIN)/gridwatch db down
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(NODE_MODULES)
 	scripts/system-packages.sh test
 	$(BIN)/ruff check .
 	$(BIN)/pytest
@@ -33,4 +40,4 @@ bench-load: $(INSTALLED)
 
 clean:
 	-$(BIN)/gridwatch db down
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages gridwatch needs, when they are missing.
 #   scripts/system-packages.sh run   PostgreSQL 15 + PostGIS 3 (skipped with GRIDWATCH_DATABASE_URL)
+#                                    and Node.js + npm for the browser packages
 #   scripts/system-packages.sh test  also Chromium, a CJK font and GDAL's command-line tools
 # As root it uses apt-get, with passwordless sudo it uses sudo; otherwise it prints the
 # command to run and exits 1.
@@ -17,6 +18,9 @@ case "${1:-run}" in
 esac
 # Debian's python3 needs python3-venv before `python3 -m venv` works.
 python3 -c "import ensurepip" 2>/dev/null || wanted+=(python3-venv)
+# npm installs the browser packages (package-lock.json). Checked as a command, not as Debian
+# packages: a NodeSource nodejs bundles npm and conflicts with Debian's npm package.
+command -v npm >/dev/null || wanted+=(nodejs npm)
 
 missing=()
 for package in "${wanted[@]}"; do

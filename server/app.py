@@ -6,7 +6,7 @@ import secrets
 
 from flask import Flask
 
-from server import db, errors, health
+from server import db, errors, health, vendor
 from server.settings import Settings
 
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register_error_handlers(app)
     db.init_app(app, settings)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(vendor.blueprint)
 
     from dashboard import init_dashboard
 
