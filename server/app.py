@@ -6,7 +6,7 @@ import secrets
 
 from flask import Flask
 
-from server import db, errors, health, vendor
+from server import auth, db, errors, health, vendor
 from server.settings import Settings
 
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app, settings)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(vendor.blueprint)
+    auth.init_app(app)
 
     from dashboard import init_dashboard
 

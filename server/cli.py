@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import psycopg
+from psycopg.rows import dict_row
 
 from server.db.cluster import Cluster, ClusterError
 from server.db.migrate import MigrationError, migrate, schema_version
@@ -171,6 +172,55 @@ def import_incidents_command(settings: Settings, path: Path) -> None:
     except GridwatchError as error:
         fail(f"import failed, nothing was changed: {error.message}")
     click.echo(f"imported {count} incidents from {path.name}")
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """People who use gridwatch, their roles and API tokens."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option(
+    "--role", required=True, type=click.Choice(["inspector", "operator", "department", "leader", "admin"])
+)
+@click.option("--display-name", help="Name shown in the app (default: the username).")
+@click.option("--grid", "grid_code", help="Grid code this inspector walks (makes them its member).")
+@click.option("--department", "department_code", help="Department code of a department handler.")
+@click.option("--password", is_flag=True, help="Also set a password for browser login (prompted).")
+@click.pass_obj
+def users_create(
+    settings: Settings,
+    username: str,
+    role: str,
+    display_name: str | None,
+    grid_code: str | None,
+    department_code: str | None,
+    password: bool,
+) -> None:
+    """Add a user; the last line printed is a new API token (shown only once)."""
+    from server.auth.users import create_user, issue_token
+
+    secret = click.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
+    try:
+        with psycopg.connect(settings.resolved_database_url(), row_factory=dict_row) as conn:
+            user = create_user(
+                conn,
+                username=username,
+                role=role,
+                display_name=display_name,
+                grid_code=grid_code,
+                department_code=department_code,
+                password=secret,
+            )
+            token = issue_token(conn, user_id=user.id, label="gridwatch users create")
+    except GridwatchError as error:
+        fail(f"user not created: {error.message}")
+    click.echo(f"created user {user.username} (id {user.id}, role {user.role}); API token:")
+    click.echo(token)
 
 
 # -- serving ----------------------------------------------------------------------------

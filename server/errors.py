@@ -64,6 +64,11 @@ class PayloadTooLarge(GridwatchError):
     code = "payload_too_large"
 
 
+class TooManyRequests(GridwatchError):
+    status = 429
+    code = "too_many_requests"
+
+
 class DatabaseUnavailable(GridwatchError):
     status = 503
     code = "database_unavailable"

@@ -117,3 +117,13 @@ def app(settings: Settings):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def tokens(database_url: str) -> dict[str, str]:
+    """An API token for each user of the small county, by username."""
+    from server.auth.users import issue_token
+
+    with psycopg.connect(database_url, row_factory=dict_row) as connection:
+        users = connection.execute("SELECT id, username FROM users ORDER BY id").fetchall()
+        return {user["username"]: issue_token(connection, user_id=user["id"]) for user in users}

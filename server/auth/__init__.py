@@ -1,0 +1,84 @@
+"""Who is calling: a Bearer API token (apps) or a login session cookie (browsers).
+
+``current_user()`` returns the caller as a ``User`` or None, resolved once per request.
+A session cookie authenticates a state-changing request (POST, PUT, PATCH, DELETE) only with
+CSRF proof: the ``X-CSRF-Token`` header (or ``csrf_token`` form field) equal to the token handed
+out at login, or an ``Origin`` header naming this server (browsers always send it on such
+requests; a cross-site attacker cannot forge it). Bearer requests need no CSRF proof: a browser
+never attaches the token by itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Flask, g, request, session
+
+from server import clock
+from server.auth.users import User, get_user, user_for_token
+from server.db import get_db
+from server.errors import Forbidden, Unauthorized
+
+__all__ = ["User", "current_user", "require_user", "init_app"]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_USER = "uid"
+SESSION_CSRF = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def current_user() -> User | None:
+    """The authenticated caller of this request, or None (anonymous or a bad token)."""
+    if "gridwatch_user" not in g:
+        g.gridwatch_user = _resolve_user()
+    return g.gridwatch_user
+
+
+def require_user() -> User:
+    user = current_user()
+    if user is None:
+        if request.headers.get("Authorization"):
+            raise Unauthorized("the API token is invalid or revoked", field="Authorization")
+        raise Unauthorized("log in or send 'Authorization: Bearer <token>' / 请先登录", field="Authorization")
+    return user
+
+
+def _resolve_user() -> User | None:
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
+            return None
+        with get_db().connection() as conn:
+            return user_for_token(conn, token=token.strip(), now=clock.now())
+    user_id = session.get(SESSION_USER)
+    if not isinstance(user_id, int):
+        return None
+    if request.method not in SAFE_METHODS and not _has_csrf_proof():
+        raise Forbidden(
+            "a session request that changes data needs the X-CSRF-Token header", field=CSRF_HEADER
+        )
+    with get_db().connection() as conn:
+        return get_user(conn, user_id=user_id)
+
+
+def _has_csrf_proof() -> bool:
+    expected = session.get(SESSION_CSRF)
+    offered = request.headers.get(CSRF_HEADER) or (
+        request.form.get("csrf_token") if request.mimetype != "application/json" else None
+    )
+    if expected and offered and hmac.compare_digest(str(offered), str(expected)):
+        return True
+    origin = request.headers.get("Origin")
+    return bool(origin) and urlsplit(origin).netloc == request.host
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    from server.auth.views import blueprint
+
+    app.register_blueprint(blueprint)

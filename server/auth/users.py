@@ -1,0 +1,148 @@
+"""Users, their roles, and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from server.auth.passwords import hash_password
+from server.errors import Conflict, InvalidInput, NotFound
+
+ROLES = ("inspector", "operator", "department", "leader", "admin")
+TOKEN_PREFIX = "gw_"
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    department_id: int | None
+
+
+def _user(row: dict | None) -> User | None:
+    if row is None:
+        return None
+    return User(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        department_id=row["department_id"],
+    )
+
+
+def get_user(conn: psycopg.Connection, *, user_id: int) -> User | None:
+    row = conn.execute(
+        "SELECT id, username, display_name, role, department_id FROM users WHERE id = %s AND active",
+        [user_id],
+    ).fetchone()
+    return _user(row)
+
+
+def find_login(conn: psycopg.Connection, *, username: str) -> tuple[User | None, str | None]:
+    """The active user with this username (case-insensitive) and the stored password hash."""
+    row = conn.execute(
+        """SELECT id, username, display_name, role, department_id, password_hash
+             FROM users WHERE lower(username) = lower(%s) AND active""",
+        [username],
+    ).fetchone()
+    return _user(row), row["password_hash"] if row else None
+
+
+def create_user(
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    role: str,
+    display_name: str | None = None,
+    department_code: str | None = None,
+    grid_code: str | None = None,
+    password: str | None = None,
+) -> User:
+    """Add a user. A department handler needs ``department_code``; ``grid_code`` makes the new
+    user the member of that grid (inspectors only)."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    if (role == "department") != (department_code is not None):
+        raise InvalidInput("a department handler, and only one, belongs to a department", field="department")
+    if grid_code is not None and role != "inspector":
+        raise InvalidInput("only an inspector (grid member) can be given a grid", field="grid")
+    department_id = None
+    if department_code is not None:
+        found = conn.execute("SELECT id FROM departments WHERE code = %s", [department_code]).fetchone()
+        if found is None:
+            raise NotFound(f"no department with code {department_code!r}", field="department")
+        department_id = found["id"]
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                """INSERT INTO users (username, display_name, role, department_id, password_hash)
+                   VALUES (%s, %s, %s, %s, %s)
+                   RETURNING id, username, display_name, role, department_id""",
+                [
+                    username,
+                    display_name or username,
+                    role,
+                    department_id,
+                    hash_password(password) if password else None,
+                ],
+            ).fetchone()
+    except psycopg.errors.UniqueViolation as error:
+        raise Conflict(f"user {username!r} already exists", field="username") from error
+    except psycopg.errors.CheckViolation as error:
+        raise InvalidInput("username: 2-64 letters, digits, '_', '.' or '-'", field="username") from error
+    if grid_code is not None:
+        assigned = conn.execute(
+            "UPDATE grids SET member_id = %s WHERE code = %s RETURNING id", [row["id"], grid_code]
+        ).fetchone()
+        if assigned is None:
+            raise NotFound(f"no grid with code {grid_code!r}", field="grid")
+    return _user(row)
+
+
+def set_password(conn: psycopg.Connection, *, user_id: int, password: str) -> None:
+    conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", [hash_password(password), user_id])
+
+
+def _token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def issue_token(conn: psycopg.Connection, *, user_id: int, label: str = "") -> str:
+    """A new API token for the user. Only its sha256 is stored: show the token once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    conn.execute(
+        "INSERT INTO api_tokens (user_id, token_sha256, label) VALUES (%s, %s, %s)",
+        [user_id, _token_digest(token), label],
+    )
+    return token
+
+
+def user_for_token(conn: psycopg.Connection, *, token: str, now: datetime) -> User | None:
+    """The active user holding this unrevoked token, or None."""
+    row = conn.execute(
+        """SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role,
+                  u.department_id
+             FROM api_tokens t JOIN users u ON u.id = t.user_id
+            WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND u.active""",
+        [_token_digest(token)],
+    ).fetchone()
+    if row is None:
+        return None
+    # Record use at most once a minute: a write per request would serialise an app's requests.
+    if row["last_used_at"] is None or now - row["last_used_at"] > timedelta(minutes=1):
+        conn.execute("UPDATE api_tokens SET last_used_at = %s WHERE id = %s", [now, row["token_id"]])
+    return _user(row)
+
+
+def revoke_tokens(conn: psycopg.Connection, *, user_id: int, now: datetime) -> int:
+    cur = conn.execute(
+        "UPDATE api_tokens SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL", [now, user_id]
+    )
+    return cur.rowcount

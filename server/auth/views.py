@@ -1,0 +1,92 @@
+"""Login, logout, API tokens and ``users/me`` under ``/api/v1``."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, jsonify, request, session
+
+from server import clock, http_input
+from server.auth import SESSION_CSRF, SESSION_USER, current_user, require_user
+from server.auth.passwords import verify_password
+from server.auth.ratelimit import check_login_allowed, clear_login_failures, record_login_failure
+from server.auth.users import User, find_login, issue_token
+from server.db import get_db
+from server.errors import Unauthorized
+
+blueprint = Blueprint("auth", __name__, url_prefix="/api/v1")
+
+
+def describe_user(conn, user: User) -> dict:
+    """The caller as the API shows it: with the department code and, for a grid member, the
+    codes of the grids they hold."""
+    row = conn.execute(
+        """SELECT d.code AS department,
+                  coalesce(array_agg(g.code ORDER BY g.code) FILTER (WHERE g.id IS NOT NULL), '{}')
+                      AS grids
+             FROM users u
+             LEFT JOIN departments d ON d.id = u.department_id
+             LEFT JOIN grids g ON g.member_id = u.id
+            WHERE u.id = %s
+            GROUP BY d.code""",
+        [user.id],
+    ).fetchone()
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "department": row["department"] if row else None,
+        "grids": row["grids"] if row else [],
+    }
+
+
+@blueprint.post("/auth/login")
+def login():
+    data = http_input.body_fields()
+    username = http_input.text(data, "username", required=True, max_length=64)
+    password = http_input.text(data, "password", required=True, max_length=1000)
+    remote_addr = request.remote_addr or ""
+    now = clock.now()
+    with get_db().connection() as conn:
+        check_login_allowed(conn, username=username, remote_addr=remote_addr, now=now)
+        user, password_hash = find_login(conn, username=username)
+        if user is None or not verify_password(password, password_hash):
+            record_login_failure(conn, username=username, remote_addr=remote_addr, now=now)
+            conn.commit()
+            raise Unauthorized("wrong username or password / 用户名或密码错误", field="password")
+        clear_login_failures(conn, username=username)
+        described = describe_user(conn, user)
+    session.clear()
+    session.permanent = True
+    session[SESSION_USER] = user.id
+    session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return jsonify({"user": described, "csrf_token": session[SESSION_CSRF]})
+
+
+@blueprint.post("/auth/logout")
+def logout():
+    current_user()  # a session logout needs CSRF proof like any other change
+    session.clear()
+    return "", 204
+
+
+@blueprint.post("/auth/tokens")
+def create_token():
+    """A new API token for the caller, e.g. for the phone page's offline queue."""
+    user = require_user()
+    data = http_input.body_fields() if request.content_length else {}
+    label = http_input.text(data, "label", max_length=200) or ""
+    with get_db().connection() as conn:
+        token = issue_token(conn, user_id=user.id, label=label)
+    return jsonify({"token": token}), 201
+
+
+@blueprint.get("/users/me")
+def me():
+    user = require_user()
+    with get_db().connection() as conn:
+        body = describe_user(conn, user)
+    if SESSION_CSRF in session and not request.headers.get("Authorization"):
+        body["csrf_token"] = session[SESSION_CSRF]
+    return jsonify(body)

@@ -1,0 +1,116 @@
+"""Reading request input: one JSON/form body reader and typed field readers that name the field
+in every refusal (``InvalidInput(..., field=name)`` → 400)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from flask import request
+
+from server.errors import InvalidInput
+
+
+def body_fields() -> dict[str, Any]:
+    """The request body as a dict: a JSON object, or form fields (urlencoded or multipart)."""
+    if request.mimetype == "application/json":
+        raw = request.get_data(cache=True)
+        try:
+            data = json.loads(raw or b"null", parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InvalidInput(f"malformed JSON: {error}", field="body") from error
+        if not isinstance(data, dict):
+            raise InvalidInput("the body must be a JSON object", field="body")
+        return data
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return {key: request.form.get(key) for key in request.form}
+    raise InvalidInput(
+        "send application/json, application/x-www-form-urlencoded or multipart/form-data",
+        field="Content-Type",
+    )
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def text(data: dict, name: str, *, required: bool = False, max_length: int = 4000) -> str | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", field=name)
+    if len(value) > max_length or "\x00" in value:
+        raise InvalidInput(f"{name} must be at most {max_length} characters, without NUL", field=name)
+    return value
+
+
+def number(
+    data: dict,
+    name: str,
+    *,
+    required: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
+    """A finite number; form fields arrive as strings and are parsed."""
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"{name} is required", field=name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(f"{name} must be a number", field=name)
+    try:
+        parsed = float(value)
+    except (ValueError, OverflowError) as error:
+        raise InvalidInput(f"{name} must be a number", field=name) from error
+    if not math.isfinite(parsed):
+        raise InvalidInput(f"{name} must be a finite number", field=name)
+    if (minimum is not None and parsed < minimum) or (maximum is not None and parsed > maximum):
+        raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
+    return parsed
+
+
+def integer(
+    data: dict, name: str, *, required: bool = False, minimum: int | None = None, maximum: int | None = None
+) -> int | None:
+    value = data.get(name)
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"{name} is required", field=name)
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"{name} must be an integer", field=name)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+        value = int(value)
+    if not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer", field=name)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
+    return value
+
+
+def timestamp(data: dict, name: str) -> datetime | None:
+    """An ISO 8601 time with a UTC offset."""
+    value = text(data, name, max_length=64)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidInput(f"{name} must be an ISO 8601 time", field=name) from error
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-06-01T08:00:00+08:00", field=name)
+    return parsed
+
+
+def choice(data: dict, name: str, options: tuple[str, ...], *, required: bool = False) -> str | None:
+    value = text(data, name, required=required, max_length=100)
+    if value is not None and value not in options:
+        raise InvalidInput(f"{name} must be one of {', '.join(options)}", field=name)
+    return value

@@ -1,0 +1,194 @@
+"""Passwords, API tokens, login sessions with CSRF, failed-login limits, CLI users and demo accounts."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from click.testing import CliRunner
+
+from server.app import create_app
+from server.auth.demo import create_demo_accounts
+from server.auth.passwords import hash_password, verify_password
+from server.auth.ratelimit import PER_USERNAME
+from server.auth.users import set_password
+from server.cli import main
+from server.clock import CLOCK_KEY
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def give_password(conn, username: str, password: str) -> None:
+    user_id = conn.execute("SELECT id FROM users WHERE username = %s", [username]).fetchone()["id"]
+    set_password(conn, user_id=user_id, password=password)
+    conn.commit()
+
+
+def test_passwords_are_salted_scrypt_hashes():
+    first, second = hash_password("洪雅 grid 2184"), hash_password("洪雅 grid 2184")
+    assert first != second and first.startswith("scrypt$")
+    assert verify_password("洪雅 grid 2184", first)
+    assert not verify_password("洪雅 grid 2185", first)
+    assert not verify_password("anything", None)
+    assert not verify_password("anything", "md5$abc")
+
+
+def test_a_bearer_token_identifies_its_user_and_is_stored_hashed(client, conn, tokens):
+    response = client.get("/api/v1/users/me", headers=bearer(tokens["inspector1"]))
+    assert response.status_code == 200
+    me = response.get_json()
+    assert me["username"] == "inspector1" and me["role"] == "inspector"
+    assert me["grids"] == ["511423001001001", "511423001001002"]
+    stored = conn.execute("SELECT token_sha256 FROM api_tokens").fetchall()
+    digest = hashlib.sha256(tokens["inspector1"].encode()).digest()
+    assert digest in {bytes(row["token_sha256"]) for row in stored}
+    assert all(tokens["inspector1"].encode() not in bytes(row["token_sha256"]) for row in stored)
+
+
+def test_missing_malformed_and_revoked_tokens_are_401(client, conn, tokens):
+    assert client.get("/api/v1/users/me").status_code == 401
+    for header in ("Bearer nope", "Basic abc", "Bearer ", "Bearer " + "x" * 500):
+        response = client.get("/api/v1/users/me", headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.get_json()["error"]["field"] == "Authorization"
+    conn.execute("UPDATE api_tokens SET revoked_at = now()")
+    conn.commit()
+    assert client.get("/api/v1/users/me", headers=bearer(tokens["operator1"])).status_code == 401
+
+
+def test_login_session_needs_csrf_proof_for_changes(client, conn):
+    give_password(conn, "operator1", "correct horse")
+    response = client.post("/api/v1/auth/login", json={"username": "operator1", "password": "correct horse"})
+    assert response.status_code == 200
+    csrf = response.get_json()["csrf_token"]
+    assert client.get("/api/v1/users/me").get_json()["username"] == "operator1"
+
+    refused = client.post("/api/v1/auth/tokens", json={"label": "phone"})
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["field"] == "X-CSRF-Token"
+    wrong = client.post("/api/v1/auth/tokens", json={}, headers={"X-CSRF-Token": "forged"})
+    assert wrong.status_code == 403
+    cross_site = client.post("/api/v1/auth/tokens", json={}, headers={"Origin": "https://evil.example"})
+    assert cross_site.status_code == 403
+
+    made = client.post("/api/v1/auth/tokens", json={"label": "phone"}, headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 201
+    same_origin = client.post("/api/v1/auth/tokens", json={}, headers={"Origin": "http://localhost"})
+    assert same_origin.status_code == 201
+    token = made.get_json()["token"]
+    assert client.application.test_client().get("/api/v1/users/me", headers=bearer(token)).status_code == 200
+
+    assert client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    assert client.get("/api/v1/users/me").status_code == 401
+
+
+def test_login_accepts_a_form_and_refuses_bad_input(client, conn):
+    give_password(conn, "leader1", "s3cret-pass")
+    form = client.post("/api/v1/auth/login", data={"username": "leader1", "password": "s3cret-pass"})
+    assert form.status_code == 200
+    assert form.get_json()["user"]["role"] == "leader"
+    for body, field in (
+        ({"username": "leader1"}, "password"),
+        ({"username": 5, "password": "x"}, "username"),
+    ):
+        response = client.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["field"] == field
+    malformed = client.post("/api/v1/auth/login", data="{", content_type="application/json")
+    assert malformed.status_code == 400 and malformed.get_json()["error"]["field"] == "body"
+
+
+def test_failed_logins_are_limited_across_workers_until_the_window_passes(settings, conn):
+    give_password(conn, "admin1", "the-real-one")
+    moment = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    workers = [create_app(settings), create_app(settings)]  # two gunicorn workers, one database
+    for worker in workers:
+        worker.extensions[CLOCK_KEY] = lambda: moment
+    try:
+        for attempt in range(PER_USERNAME):
+            worker = workers[attempt % 2].test_client()
+            wrong = worker.post(
+                "/api/v1/auth/login", json={"username": "admin1", "password": f"guess{attempt}"}
+            )
+            assert wrong.status_code == 401
+        locked = (
+            workers[1]
+            .test_client()
+            .post("/api/v1/auth/login", json={"username": "ADMIN1", "password": "the-real-one"})
+        )
+        assert locked.status_code == 429
+        assert locked.get_json()["error"]["retry_after"] > 0
+        moment += timedelta(minutes=16)
+        allowed = (
+            workers[0]
+            .test_client()
+            .post("/api/v1/auth/login", json={"username": "admin1", "password": "the-real-one"})
+        )
+        assert allowed.status_code == 200
+    finally:
+        for worker in workers:
+            worker.extensions["gridwatch.db"].close()
+
+
+def test_cli_creates_users_and_prints_a_token_last(database_url, app, conn):
+    runner = CliRunner()
+    env = {"GRIDWATCH_DATABASE_URL": database_url}
+    made = runner.invoke(
+        main, ["users", "create", "zhou", "--role", "inspector", "--grid", "511423002002002"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    me = app.test_client().get("/api/v1/users/me", headers=bearer(token)).get_json()
+    assert me["username"] == "zhou" and me["grids"] == ["511423002002002"]
+
+    handler = runner.invoke(
+        main,
+        ["users", "create", "qian", "--role", "department", "--department", "water", "--password"],
+        input="pw-12345\npw-12345\n",
+        env=env,
+    )
+    assert handler.exit_code == 0, handler.output
+    row = conn.execute(
+        "SELECT d.code, u.password_hash FROM users u JOIN departments d ON d.id = u.department_id"
+        " WHERE username = 'qian'"
+    ).fetchone()
+    assert row["code"] == "water" and verify_password("pw-12345", row["password_hash"])
+
+    for args, message in (
+        (["zhou", "--role", "operator"], "already exists"),
+        (["sun", "--role", "department", "--department", "nowhere"], "no department"),
+        (["li", "--role", "department"], "department"),
+        (["wu", "--role", "operator", "--grid", "511423001001001"], "only an inspector"),
+        (["bad name!", "--role", "leader"], "username"),
+    ):
+        refused = runner.invoke(main, ["users", "create", *args], env=env)
+        assert refused.exit_code == 1 and message in refused.output
+    count = conn.execute("SELECT count(*) AS n FROM users WHERE username IN ('sun', 'li', 'wu')").fetchone()
+    assert count["n"] == 0
+
+
+def test_demo_accounts_cover_every_role_and_refresh_on_reload(database_url, app):
+    with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as connection:
+        first = create_demo_accounts(connection)
+    with psycopg.connect(database_url) as connection:  # tuple rows work too
+        second = create_demo_accounts(connection)
+    assert [account["role"] for account in first] == [
+        "inspector",
+        "operator",
+        "department",
+        "leader",
+        "admin",
+    ]
+    client = app.test_client()
+    assert client.get("/api/v1/users/me", headers=bearer(first[0]["token"])).status_code == 401
+    inspector = client.get("/api/v1/users/me", headers=bearer(second[0]["token"])).get_json()
+    assert inspector["grids"] == ["511423001001001"]  # the first grid by code that had a member
+    handler = client.get("/api/v1/users/me", headers=bearer(second[2]["token"])).get_json()
+    assert handler["department"] == "urban_management"
+    login = client.post(
+        "/api/v1/auth/login", json={"username": second[3]["username"], "password": second[3]["password"]}
+    )
+    assert login.status_code == 200
