@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dash import Dash, dcc, html, page_container
+from dash import Dash
 from flask import Flask
 
-from dashboard.i18n import translate
+from dashboard import shell
 
 
 def init_dashboard(server: Flask) -> Dash:
@@ -24,11 +24,6 @@ def init_dashboard(server: Flask) -> Dash:
         # first request of any route (even /health) to build a validation layout.
         suppress_callback_exceptions=True,
     )
-    app.layout = html.Div(
-        [
-            dcc.Location(id="url"),
-            html.Header(html.H1(translate("app.title", "zh")), className="gw-header"),
-            page_container,
-        ]
-    )
+    app.layout = shell.layout()
+    shell.register_callbacks(app)
     return app

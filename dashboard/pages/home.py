@@ -5,14 +5,14 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from dashboard.i18n import translate
+from dashboard.i18n import resolve_language, translate
 from server.db import get_db
 
 dash.register_page(__name__, path="/", name="home")
 
 
-def layout(lang: str = "zh", **_query):
-    language = lang if lang in ("zh", "en") else "zh"
+def layout(lang: str | None = None, **_query):
+    language = resolve_language(lang)
     with get_db().connection() as conn:
         totals = conn.execute(
             """SELECT (SELECT count(*) FROM grids WHERE level = 'grid') AS grids,
