@@ -139,21 +139,26 @@ def import_() -> None:
 @import_.command("grids")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--layer", help="Layer name in a GeoPackage.")
+@click.option("--source-crs", help="CRS of the coordinates if the file has none or a wrong one: EPSG:4543")
 @click.option("--code-field", default="code", show_default=True)
-@click.option("--name-field", default="name", show_default=True)
-@click.option("--parent-field", default="parent", show_default=True)
-@click.option("--level-field", default="level", show_default=True)
-@click.option("--households-field", default="households", show_default=True)
-@click.option("--population-field", default="population", show_default=True)
+@click.option("--name-field", default="name", show_default=True, help="Chinese name.")
+# Optional attributes: by default read from the column of the same name when the file has one.
+@click.option("--name-en-field", help="English name.  [default: name_en, if present]")
+@click.option("--parent-field", help="Parent's code.  [default: parent, if present]")
+@click.option("--level-field", help="Level; default: one below the parent.  [default: level, if present]")
+@click.option("--households-field", help="[default: households, if present]")
+@click.option("--population-field", help="[default: population, if present]")
 @click.pass_obj
-def import_grids_command(settings: Settings, path: Path, layer: str | None, **fields: str) -> None:
-    """Import a grid tree from GeoJSON, GeoPackage or Shapefile."""
+def import_grids_command(
+    settings: Settings, path: Path, layer: str | None, source_crs: str | None, **fields: str | None
+) -> None:
+    """Import a grid tree from GeoJSON, GeoPackage or Shapefile (docs/importing.md)."""
     from server.importers.grids import GridFieldMap, import_grids
 
     field_map = GridFieldMap(**{key.removesuffix("_field"): value for key, value in fields.items()})
     try:
         with psycopg.connect(settings.resolved_database_url()) as conn:
-            count = import_grids(conn=conn, path=path, layer=layer, fields=field_map)
+            count = import_grids(conn=conn, path=path, layer=layer, fields=field_map, source_crs=source_crs)
     except GridwatchError as error:
         fail(f"import failed, nothing was changed: {error.message}")
     click.echo(f"imported {count} grids from {path.name}")

@@ -1,0 +1,398 @@
+"""`gridwatch import grids`: real GeoJSON, GeoPackage and Shapefile files into the real PostGIS.
+
+The test database holds the small county 511423 (tests/fixtures/small_county.sql). A new county
+511499 is drawn east of it at 103.50-103.60 E, 29.85-29.95 N.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyogrio.raw
+import pytest
+import shapely
+from click.testing import CliRunner
+from pyproj import Transformer
+from shapely.geometry import Polygon, box
+
+from server.cli import main
+from server.errors import ImportFailed
+from server.importers.grids import GridFieldMap, import_grids
+
+COUNTY = box(103.50, 29.85, 103.60, 29.95)
+TOWNSHIP = box(103.50, 29.85, 103.55, 29.95)
+VILLAGE = box(103.50, 29.85, 103.55, 29.90)
+GRID_1 = box(103.50, 29.85, 103.525, 29.90)
+GRID_2 = box(103.525, 29.85, 103.55, 29.90)
+BOWTIE = Polygon([(103.50, 29.85), (103.55, 29.90), (103.55, 29.85), (103.50, 29.90)])
+
+# A whole branch, with the level given in English, in Chinese, and left to be inferred.
+TREE = [
+    {"code": "511499", "name": "新县", "name_en": "New County", "level": "county", "geometry": COUNTY},
+    {"code": "511499001", "name": "新镇", "parent": "511499", "level": "乡镇", "geometry": TOWNSHIP},
+    {"code": "511499001001", "name": "新村", "parent": "511499001", "geometry": VILLAGE},
+    {"code": "511499001001001", "name": "第一网格", "parent": "511499001001", "level": "网格",
+     "households": 60, "population": 180, "geometry": GRID_1},
+    {"code": "511499001001002", "name": "第二网格", "parent": "511499001001", "households": 45,
+     "population": 130, "geometry": GRID_2},
+]  # fmt: skip
+
+
+def geojson_feature(properties: dict, geometry) -> dict:
+    return {
+        "type": "Feature",
+        "properties": properties,
+        "geometry": geometry if isinstance(geometry, dict | None) else shapely.geometry.mapping(geometry),
+    }
+
+
+def write_geojson(path: Path, features: list[dict], crs: str | None = None) -> Path:
+    """Write features given as dicts of properties plus a "geometry" (shapely, raw dict or None)."""
+    document = {
+        "type": "FeatureCollection",
+        "features": [
+            geojson_feature({k: v for k, v in f.items() if k != "geometry"}, f["geometry"]) for f in features
+        ],
+    }
+    if crs:
+        document["crs"] = {"type": "name", "properties": {"name": crs}}
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def project(geometry, transformer: Transformer):
+    return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(*xy.T)))
+
+
+def write_with_ogr(
+    path: Path, features: list[dict], *, crs: str | None, driver: str, layer: str | None = None, declare=True
+) -> Path:
+    """Write features with GDAL (GeoPackage, Shapefile): geometries reprojected from lon/lat to
+    ``crs``, which the file declares unless ``declare`` is false."""
+    names = ["code", "name", "parent", "level", "households", "population"]
+    to_target = Transformer.from_crs(4326, crs, always_xy=True) if crs else None
+    geometries = []
+    for feature in features:
+        geometry = feature["geometry"]
+        if to_target:
+            geometry = project(geometry, to_target)
+        geometries.append(shapely.to_wkb(geometry))
+    field_data = [np.array([f.get(name) for f in features], dtype=object) for name in names[:4]]
+    field_data += [np.array([f.get(name, 0) for f in features], dtype=np.int32) for name in names[4:]]
+    with warnings.catch_warnings():
+        # pyogrio warns when it writes a file without a CRS: that file is what the test wants.
+        warnings.simplefilter("ignore", UserWarning)
+        pyogrio.raw.write(
+            path,
+            np.array(geometries, dtype=object),
+            field_data,
+            fields=names,
+            geometry_type="Unknown",
+            crs=crs if declare else None,
+            driver=driver,
+            layer=layer,
+        )
+    return path
+
+
+def grid_count(conn) -> int:
+    return conn.execute("SELECT count(*) AS n FROM grids").fetchone()["n"]
+
+
+def grids_by_code(conn, prefix: str) -> dict[str, dict]:
+    rows = conn.execute(
+        """SELECT g.code, g.level, p.code AS parent, g.name_zh, g.name_en, g.households, g.population,
+                  GeometryType(g.geom) AS type, ST_SRID(g.geom) AS srid, g.geom::text AS ewkb,
+                  (SELECT array_agg(a.code ORDER BY nlevel(a.path)) FROM grids a
+                    WHERE a.path @> g.path AND a.id <> g.id) AS ancestors
+             FROM grids g LEFT JOIN grids p ON p.id = g.parent_id
+            WHERE g.code LIKE %s ORDER BY g.code""",
+        [prefix + "%"],
+    ).fetchall()
+    return {row["code"]: row for row in rows}
+
+
+def assert_same_shape(ewkb_hex: str, expected, tolerance: float = 1e-7) -> None:
+    stored = shapely.from_wkb(bytes.fromhex(ewkb_hex))
+    assert stored.symmetric_difference(expected).area < tolerance * expected.length
+    assert shapely.hausdorff_distance(stored, expected) < tolerance
+
+
+def fails(conn, path: Path, **options) -> ImportFailed:
+    """Import a bad file; check that it fails and that it changed nothing."""
+    before = grid_count(conn)
+    with pytest.raises(ImportFailed) as caught:
+        import_grids(conn, path=path, **options)
+    assert grid_count(conn) == before
+    return caught.value
+
+
+# -- good files ---------------------------------------------------------------------------------
+
+
+def test_a_geojson_tree_is_imported_with_levels_parents_and_paths(conn, tmp_path):
+    path = write_geojson(tmp_path / "new.geojson", TREE)
+    before = grid_count(conn)
+
+    assert import_grids(conn, path=path) == 5
+
+    assert grid_count(conn) == before + 5
+    grids = grids_by_code(conn, "511499")
+    assert {code: row["level"] for code, row in grids.items()} == {
+        "511499": "county",
+        "511499001": "township",
+        "511499001001": "village",
+        "511499001001001": "grid",
+        "511499001001002": "grid",
+    }
+    grid = grids["511499001001002"]
+    assert grid["parent"] == "511499001001"
+    assert grid["ancestors"] == ["511499", "511499001", "511499001001"]
+    assert (grid["name_zh"], grid["households"], grid["population"]) == ("第二网格", 45, 130)
+    assert grids["511499"]["name_en"] == "New County"
+    assert {(row["type"], row["srid"]) for row in grids.values()} == {("MULTIPOLYGON", 4326)}
+    assert_same_shape(grid["ewkb"], GRID_2)
+
+
+def test_a_branch_hangs_under_a_grid_already_in_the_database(conn, tmp_path):
+    parent = "511423001001001"  # a grid of the fixture county: 103.30-103.325 E, 29.85-29.90 N
+    halves = [box(103.30, 29.85, 103.3125, 29.90), box(103.3125, 29.85, 103.325, 29.90)]
+    features = [
+        {"code": f"{parent}{n:03d}", "name": f"微网格{n}", "parent": parent, "geometry": half}
+        for n, half in enumerate(halves, start=1)
+    ]
+
+    assert import_grids(conn, path=write_geojson(tmp_path / "micro.geojson", features)) == 2
+
+    micro = grids_by_code(conn, parent + "0")
+    assert {row["level"] for row in micro.values()} == {"microgrid"}
+    assert micro[f"{parent}001"]["ancestors"] == ["511423", "511423001", "511423001001", parent]
+
+
+def test_a_geopackage_in_cgcs2000_gauss_kruger_is_reprojected(conn, tmp_path):
+    # EPSG:4543: CGCS2000 / 3-degree Gauss-Kruger CM 102E, the zone that covers Hongya (103.3 E).
+    path = write_with_ogr(tmp_path / "tree.gpkg", TREE, crs="EPSG:4543", driver="GPKG", layer="grids")
+
+    assert import_grids(conn, path=path) == 5
+
+    grids = grids_by_code(conn, "511499")
+    assert_same_shape(grids["511499"]["ewkb"], COUNTY)
+    assert_same_shape(grids["511499001001001"]["ewkb"], GRID_1)
+    assert grids["511499001001001"]["households"] == 60
+
+
+def test_a_shapefile_in_utm_with_mapped_columns_is_reprojected(conn, tmp_path):
+    renamed = [
+        {"code": f["code"], "name": f["name"], "parent": f.get("parent"), "level": f.get("level"),
+         "households": f.get("households", 0), "geometry": f["geometry"]}
+        for f in TREE
+    ]  # fmt: skip
+    path = write_with_ogr(tmp_path / "tree.shp", renamed, crs="EPSG:32648", driver="ESRI Shapefile")
+    fields = GridFieldMap(code="code", name="name", parent="parent", level="level", households="households")
+
+    assert import_grids(conn, path=path, fields=fields) == 5
+
+    grids = grids_by_code(conn, "511499")
+    assert_same_shape(grids["511499001001002"]["ewkb"], GRID_2)
+    assert grids["511499001001002"]["households"] == 45
+
+
+def test_a_file_without_crs_is_imported_with_source_crs(conn, tmp_path):
+    path = write_with_ogr(
+        tmp_path / "nocrs.shp", TREE, crs="EPSG:4543", driver="ESRI Shapefile", declare=False
+    )
+    assert not path.with_suffix(".prj").exists()
+
+    assert import_grids(conn, path=path, source_crs="EPSG:4543") == 5
+
+    assert_same_shape(grids_by_code(conn, "511499")["511499001"]["ewkb"], TOWNSHIP)
+
+
+def test_the_cli_imports_a_file(database_url, conn, tmp_path):
+    path = write_geojson(tmp_path / "new.geojson", TREE)
+
+    result = CliRunner(env={"GRIDWATCH_DATABASE_URL": database_url}).invoke(
+        main, ["import", "grids", str(path), "--name-en-field", "name_en"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "imported 5 grids from new.geojson" in result.output
+    assert len(grids_by_code(conn, "511499")) == 5
+
+
+def test_the_cli_reports_the_feature_and_changes_nothing(database_url, conn, tmp_path):
+    bad = [*TREE[:3], {**TREE[3], "parent": "999"}]
+    path = write_geojson(tmp_path / "bad.geojson", bad)
+    before = grid_count(conn)
+
+    result = CliRunner(env={"GRIDWATCH_DATABASE_URL": database_url}).invoke(
+        main, ["import", "grids", str(path)]
+    )
+
+    assert result.exit_code == 1
+    assert "import failed, nothing was changed" in result.stderr
+    assert "feature 4 (code 511499001001001): the parent 999 is neither in the file" in result.stderr
+    assert grid_count(conn) == before
+
+
+# -- bad files: each fails naming the feature (or the file's column / CRS) and changes nothing ----
+
+
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        (BOWTIE, "invalid geometry: Self-intersection"),
+        ({"type": "Polygon", "coordinates": [[[103.5, 29.85], [103.55, 29.9], [103.5, 29.85]]]},
+         "invalid geometry: Too few points"),
+        ({"type": "Polygon", "coordinates": "not coordinates"}, "no geometry, or one that cannot be read"),
+        (None, "no geometry"),
+        ({"type": "LineString", "coordinates": [[103.5, 29.85], [103.55, 29.9]]}, "a LineString is not"),
+    ],
+)  # fmt: skip
+def test_a_broken_geometry_fails_naming_the_feature(conn, tmp_path, geometry, reason):
+    path = write_geojson(tmp_path / "bad.geojson", [*TREE[:4], {**TREE[4], "geometry": geometry}])
+
+    error = fails(conn, path)
+
+    assert "feature 5 (code 511499001001002): " + reason in error.message
+    assert error.field == "geometry"
+
+
+def test_a_missing_attribute_fails_naming_the_feature(conn, tmp_path):
+    features = [*TREE[:3], {**TREE[3], "name": ""}, {**TREE[4], "code": None}]
+
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", features))
+
+    assert "2 problems" in error.message
+    assert "feature 4 (code 511499001001001): the name is missing" in error.message
+    assert "feature 5 (no code): the code is missing" in error.message
+    assert error.field == "name"
+    assert [problem["where"] for problem in error.extra["problems"]] == [
+        "feature 4 (code 511499001001001)",
+        "feature 5 (no code)",
+    ]
+
+
+def test_an_unknown_crs_fails(conn, tmp_path):
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", TREE, crs="EPSG:999999"))
+
+    assert "unknown coordinate reference system 'EPSG:999999'" in error.message
+    assert error.field == "crs"
+
+
+def test_a_crs_that_cannot_reach_wgs84_fails(conn, tmp_path):
+    path = write_with_ogr(tmp_path / "local.shp", TREE, crs=None, driver="ESRI Shapefile")
+    path.with_suffix(".prj").write_text('LOCAL_CS["site grid",UNIT["metre",1]]')
+
+    assert fails(conn, path).field == "crs"
+
+
+def test_a_file_without_crs_fails_and_asks_for_source_crs(conn, tmp_path):
+    error = fails(conn, write_with_ogr(tmp_path / "nocrs.shp", TREE, crs=None, driver="ESRI Shapefile"))
+
+    assert "does not say which coordinate reference system" in error.message
+    assert "--source-crs" in error.message
+
+
+def test_projected_coordinates_in_a_file_that_claims_wgs84_fail_naming_the_feature(conn, tmp_path):
+    to_gk = Transformer.from_crs(4326, 4543, always_xy=True)
+    projected = [{**f, "geometry": project(f["geometry"], to_gk)} for f in TREE]
+
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", projected))
+
+    assert "feature 1 (code 511499): coordinates around (6" in error.message
+    assert "are not longitude/latitude" in error.message
+
+
+def test_a_wrong_column_fails_naming_the_column(conn, tmp_path):
+    path = write_geojson(tmp_path / "tree.geojson", TREE)
+
+    error = fails(conn, path, fields=GridFieldMap(households="hh"))
+
+    assert "has no column 'hh' (for the grid households)" in error.message
+    assert "its columns are: code, name, name_en, parent, level, households" in error.message
+    assert error.field == "households"
+
+
+def test_a_column_of_the_wrong_kind_fails_naming_the_feature(conn, tmp_path):
+    features = [*TREE[:4], {**TREE[4], "households": "many"}]
+
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", features))
+
+    assert "feature 5 (code 511499001001002): households must be a whole number, not 'many'" in error.message
+
+
+def test_an_unknown_parent_fails_naming_the_feature(conn, tmp_path):
+    features = [*TREE[:4], {**TREE[4], "parent": "511499009009"}]
+
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", features))
+
+    assert (
+        "feature 5 (code 511499001001002): the parent 511499009009 is neither in the file nor in the database"
+        in error.message
+    )
+    assert error.field == "parent"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"code": "511499001"}, "code", "the code is also used by feature 2"),
+        ({"code": "511423001001001"}, "code", "the code already exists in the database"),
+        ({"level": "village"}, "level", "a village cannot sit under the village 511499001001"),
+        ({"level": "hamlet"}, "level", "unknown level 'hamlet'"),
+        ({"parent": None, "level": "grid"}, "parent", "a grid needs a parent; only a county has none"),
+        ({"code": "5114 99"}, "code", "the code '5114 99' is not a code"),
+        ({"population": -3}, "population", "population must be between 0 and"),
+    ],
+)
+def test_a_tree_error_fails_naming_the_feature(conn, tmp_path, change, field, reason):
+    bad = {**TREE[4], **change}
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", [*TREE[:4], bad]))
+
+    assert f"feature 5 (code {bad['code']}): {reason}" in error.message
+    assert error.field == field
+
+
+def test_a_loop_of_parents_fails(conn, tmp_path):
+    features = [
+        {"code": "a1", "name": "甲", "parent": "a2", "geometry": GRID_1},
+        {"code": "a2", "name": "乙", "parent": "a1", "geometry": GRID_2},
+    ]
+
+    error = fails(conn, write_geojson(tmp_path / "loop.geojson", features))
+
+    assert (
+        "feature 1 (code a1): its chain of parents loops or passes five levels: a1 → a2 → a1" in error.message
+    )
+
+
+def test_a_geopackage_with_several_layers_needs_one_named(conn, tmp_path):
+    path = tmp_path / "two.gpkg"
+    write_with_ogr(path, TREE, crs="EPSG:4326", driver="GPKG", layer="grids")
+    write_with_ogr(path, TREE[:1], crs="EPSG:4326", driver="GPKG", layer="boundary")
+
+    error = fails(conn, path)
+    assert "has 2 layers (grids, boundary): choose one with --layer" in error.message
+    assert fails(conn, path, layer="villages").field == "layer"
+    assert import_grids(conn, path=path, layer="grids") == 5
+
+
+def test_a_file_that_is_not_geodata_fails(conn, tmp_path):
+    path = tmp_path / "notes.geojson"
+    path.write_text("{not json")
+
+    assert fails(conn, path).field == "path"
+
+
+def test_a_failed_import_leaves_the_callers_transaction_usable(conn, tmp_path):
+    bad = write_geojson(tmp_path / "bad.geojson", [*TREE[:4], {**TREE[4], "geometry": BOWTIE}])
+    good = write_geojson(tmp_path / "good.geojson", TREE)
+    before = grid_count(conn)
+    fails(conn, bad)
+
+    assert import_grids(conn, path=good) == 5
+    assert grid_count(conn) == before + 5
