@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NODE_MODULES := node_modules/.installed
 
-.PHONY: run stop test lint bench-load clean
+.PHONY: run stop test lint bench-load screenshots clean
 
 $(INSTALLED): pyproject.toml
 	scripts/system-packages.sh run
@@ -37,6 +37,13 @@ test: $(INSTALLED) $(NODE_MODULES)
 
 bench-load: $(INSTALLED)
 	$(BIN)/python bench/load.py
+
+# The README's pictures, taken by the browser tests (tests/browser/conftest.py: `screenshot`).
+DOC_SCREENSHOTS := dashboard-home-zh
+screenshots: $(INSTALLED) $(NODE_MODULES)
+	$(BIN)/pytest -m browser tests/browser
+	mkdir -p docs/screenshots
+	for name in $(DOC_SCREENSHOTS); do cp var/test/screenshots/$$name.png docs/screenshots/; done
 
 clean:
 	-$(BIN)/gridwatch db down
