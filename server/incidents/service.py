@@ -1,0 +1,654 @@
+"""Incidents: filing, reading, listing and workflow actions.
+
+Plain functions with keyword-only arguments; the caller owns the transaction, and every function
+takes ``now`` (the service clock) instead of reading the time itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from server.auth.users import User
+from server.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from server.gcj02 import gcj02_to_wgs84
+from server.incidents import workflow
+from server.incidents.photos import CleanPhoto
+from server.incidents.queries import INCIDENT_SELECT, SEES_REPORTER, viewer_params, visible_to
+
+CHANNELS = ("app", "hotline_12345", "hotline_110", "wechat", "open311", "import")
+PRIORITIES = ("low", "normal", "high", "urgent")
+CRS_OPTIONS = ("wgs84", "gcj02")
+OUTSIDE_COUNTY = "lon/lat"  # the error field for a point in no grid
+
+
+@dataclass(frozen=True)
+class Filing:
+    """What a reporter sends. Coordinates are in ``crs``; stored as WGS84."""
+
+    lon: float
+    lat: float
+    category: str
+    description: str = ""
+    accuracy_m: float | None = None
+    crs: str = "wgs84"
+    channel: str = "app"
+    priority: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    photos: tuple[CleanPhoto, ...] = ()
+
+    def fingerprint(self) -> bytes:
+        """Identifies the request, so a reused Idempotency-Key with a different body is caught."""
+        described = {
+            "lon": self.lon,
+            "lat": self.lat,
+            "crs": self.crs,
+            "category": self.category,
+            "description": self.description,
+            "accuracy_m": self.accuracy_m,
+            "channel": self.channel,
+            "priority": self.priority,
+            "reporter_name": self.reporter_name,
+            "reporter_phone": self.reporter_phone,
+            "photos": [photo.sha256.hex() for photo in self.photos],
+        }
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).digest()
+
+
+@dataclass(frozen=True)
+class FilingResult:
+    incident: dict
+    possible_duplicates: list[dict]
+    replayed: bool  # True when an Idempotency-Key found an earlier filing
+    photo_locations: list[dict] = field(default_factory=list)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _params(user: User, now: datetime, **more) -> dict:
+    return {**viewer_params(user), "now": now, **more}
+
+
+def _facts(row: dict) -> workflow.Facts:
+    return workflow.Facts(
+        status=row["status"],
+        in_user_grids=row["in_user_grids"],
+        in_user_department=row["in_user_department"],
+        self_handled=row["self_handled"],
+        handling_level=row["handling_level"],
+        rated=row["rated_at"] is not None,
+    )
+
+
+def present(row: dict, user: User) -> dict:
+    """An incident row as the API shows it to this user."""
+    hidden = {"time_limit", "in_user_grids", "in_user_department", "department_id"}
+    if user.role not in SEES_REPORTER:
+        hidden |= {"reporter_name", "reporter_phone"}
+    return {key: value for key, value in row.items() if key not in hidden}
+
+
+def _load(
+    conn: psycopg.Connection,
+    *,
+    user: User,
+    incident_id: int,
+    now: datetime,
+    lock: bool,
+    check_visible: bool = True,
+) -> dict:
+    query = sql.SQL("{select} WHERE i.id = %(id)s AND {visible}{lock}").format(
+        select=INCIDENT_SELECT,
+        visible=visible_to(user) if check_visible else sql.SQL("true"),
+        lock=sql.SQL(" FOR UPDATE OF i") if lock else sql.SQL(""),
+    )
+    row = conn.execute(query, _params(user, now, id=incident_id)).fetchone()
+    if row is None:
+        # Also for incidents the user may not see: ids should not reveal other grids' cases.
+        raise NotFound(f"no incident {incident_id}", field="id")
+    return row
+
+
+def get_incident(
+    conn: psycopg.Connection, *, user: User, incident_id: int, now: datetime, check_visible: bool = True
+) -> dict:
+    """One incident with its event log, photos and the actions the user may take now.
+    ``check_visible=False`` only for the actor of a change that took the case out of their sight
+    (a department returning it), so they see the result of their own action."""
+    row = _load(conn, user=user, incident_id=incident_id, now=now, lock=False, check_visible=check_visible)
+    events = conn.execute(
+        """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
+                  u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
+             FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
+            WHERE e.incident_id = %s ORDER BY e.at, e.id""",
+        [incident_id],
+    ).fetchall()
+    photos = conn.execute(
+        """SELECT id, event_id, content_type, width, height FROM incident_photos
+            WHERE incident_id = %s ORDER BY id""",
+        [incident_id],
+    ).fetchall()
+    incident = present(row, user)
+    incident["events"] = events
+    incident["photos"] = photos
+    incident["allowed_actions"] = workflow.allowed_actions(user.role, _facts(row))
+    return incident
+
+
+def get_photo(
+    conn: psycopg.Connection, *, user: User, incident_id: int, photo_id: int, now: datetime
+) -> dict:
+    _load(conn, user=user, incident_id=incident_id, now=now, lock=False)
+    photo = conn.execute(
+        "SELECT content_type, content FROM incident_photos WHERE id = %s AND incident_id = %s",
+        [photo_id, incident_id],
+    ).fetchone()
+    if photo is None:
+        raise NotFound(f"no photo {photo_id} on incident {incident_id}", field="photo_id")
+    return photo
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    bbox: tuple[float, float, float, float] | None = None
+    grid: str | None = None  # a grid code: the grid and everything below it
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    reported_after: datetime | None = None
+    reported_before: datetime | None = None
+    overdue: bool | None = None
+
+
+def list_incidents(
+    conn: psycopg.Connection,
+    *,
+    user: User,
+    now: datetime,
+    where: IncidentFilter,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> tuple[list[dict], tuple[datetime, int] | None]:
+    """Incidents newest first by (reported_at, id), ``limit`` at a time. Returns the page and the
+    key to continue after (None on the last page)."""
+    conditions = [visible_to(user)]
+    params = _params(user, now, limit=limit + 1)
+    if where.bbox is not None:
+        conditions.append(sql.SQL("i.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4326)"))
+        params.update(zip(("x0", "y0", "x1", "y1"), where.bbox, strict=True))
+    if where.grid is not None:
+        if conn.execute("SELECT 1 FROM grids WHERE code = %s", [where.grid]).fetchone() is None:
+            raise InvalidInput(f"no grid with code {where.grid!r}", field="grid")
+        conditions.append(
+            sql.SQL(
+                """i.grid_id IN (SELECT d.id FROM grids t JOIN grids d ON d.path <@ t.path
+                                  WHERE t.code = %(grid)s)"""
+            )
+        )
+        params["grid"] = where.grid
+    if where.categories:
+        known = {row["code"] for row in conn.execute("SELECT code FROM categories").fetchall()}
+        unknown = sorted(set(where.categories) - known)
+        if unknown:
+            raise InvalidInput(f"unknown category: {', '.join(unknown)}", field="category")
+        conditions.append(sql.SQL("i.category_code = ANY(%(categories)s)"))
+        params["categories"] = list(where.categories)
+    if where.statuses:
+        conditions.append(sql.SQL("i.status = ANY(%(statuses)s)"))
+        params["statuses"] = list(where.statuses)
+    if where.reported_after is not None:
+        conditions.append(sql.SQL("i.reported_at >= %(reported_after)s"))
+        params["reported_after"] = where.reported_after
+    if where.reported_before is not None:
+        conditions.append(sql.SQL("i.reported_at < %(reported_before)s"))
+        params["reported_before"] = where.reported_before
+    if where.overdue is not None:
+        conditions.append(sql.SQL("incident_overdue(i.status, i.due_at, i.closed_at, %(now)s) = %(overdue)s"))
+        params["overdue"] = where.overdue
+    if after is not None:
+        conditions.append(sql.SQL("(i.reported_at, i.id) < (%(after_at)s, %(after_id)s)"))
+        params["after_at"], params["after_id"] = after
+    query = sql.SQL(
+        "{select} WHERE {conditions} ORDER BY i.reported_at DESC, i.id DESC LIMIT %(limit)s"
+    ).format(select=INCIDENT_SELECT, conditions=sql.SQL(" AND ").join(conditions))
+    rows = conn.execute(query, params).fetchall()
+    next_key = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_key = (rows[-1]["reported_at"], rows[-1]["id"])
+    return [present(row, user) for row in rows], next_key
+
+
+# -- filing ----------------------------------------------------------------------------------
+
+
+def file_incident(
+    conn: psycopg.Connection,
+    *,
+    user: User,
+    filing: Filing,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> FilingResult:
+    """File a new incident in the finest grid containing its point, with its 'report' event.
+
+    With an ``idempotency_key``, a retry (even a concurrent one) returns the incident the first
+    attempt created instead of filing a second one.
+    """
+    scope = workflow.REPORT_ROLES.get(user.role)
+    if scope is None:
+        raise Forbidden(f"a {user.role} cannot file incidents", field=None)
+    category = conn.execute(
+        """SELECT code, default_priority, duplicate_radius_m, duplicate_window
+             FROM categories WHERE code = %s AND active""",
+        [filing.category],
+    ).fetchone()
+    if category is None:
+        raise Unprocessable(f"unknown category {filing.category!r}", field="category")
+    lon, lat = gcj02_to_wgs84(filing.lon, filing.lat) if filing.crs == "gcj02" else (filing.lon, filing.lat)
+    photo_locations = [
+        {"photo": index, "lon": photo.gps[0], "lat": photo.gps[1]}
+        for index, photo in enumerate(filing.photos)
+        if photo.gps is not None
+    ]
+
+    if idempotency_key is not None:
+        earlier = _claim_idempotency_key(
+            conn, key=idempotency_key, user=user, fingerprint=filing.fingerprint()
+        )
+        if earlier is not None:
+            incident = get_incident(conn, user=user, incident_id=earlier, now=now)
+            duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
+            return FilingResult(incident, duplicates, replayed=True, photo_locations=photo_locations)
+
+    grid = conn.execute(
+        """SELECT g.id, EXISTS (SELECT 1 FROM grids h WHERE h.member_id = %(viewer)s AND h.path @> g.path)
+                  AS mine
+             FROM grids g WHERE g.id = grid_at(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))""",
+        {"viewer": user.id, "lon": lon, "lat": lat},
+    ).fetchone()
+    if grid is None:
+        raise Unprocessable(
+            "the point is outside the county's grids / 该位置不在本县网格范围内", field=OUTSIDE_COUNTY
+        )
+    if scope == workflow.GRID and not grid["mine"]:
+        raise Forbidden(
+            "you can file incidents only in your own grids / 只能上报本网格的事件", field=OUTSIDE_COUNTY
+        )
+    channel = filing.channel if user.role == "operator" else "app"
+    incident_id = conn.execute(
+        """INSERT INTO incidents (geom, accuracy_m, grid_id, category_code, description, channel,
+                                  reporter_id, reporter_name, reporter_phone, priority, reported_at,
+                                  updated_at)
+           VALUES (ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           RETURNING id""",
+        [
+            lon,
+            lat,
+            filing.accuracy_m,
+            grid["id"],
+            category["code"],
+            filing.description,
+            channel,
+            user.id,
+            filing.reporter_name,
+            filing.reporter_phone,
+            filing.priority or category["default_priority"],
+            now,
+            now,
+        ],
+    ).fetchone()["id"]
+    event_id = _write_event(
+        conn,
+        incident_id=incident_id,
+        at=now,
+        actor=user,
+        action="report",
+        from_status=None,
+        to_status="reported",
+        note=None,
+        data={"crs": filing.crs} if filing.crs != "wgs84" else None,
+    )
+    _store_photos(conn, incident_id=incident_id, event_id=event_id, photos=filing.photos)
+    if idempotency_key is not None:
+        conn.execute(
+            "UPDATE idempotency_keys SET incident_id = %s WHERE key = %s", [incident_id, idempotency_key]
+        )
+    incident = get_incident(conn, user=user, incident_id=incident_id, now=now)
+    duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
+    return FilingResult(incident, duplicates, replayed=False, photo_locations=photo_locations)
+
+
+def _claim_idempotency_key(
+    conn: psycopg.Connection, *, key: str, user: User, fingerprint: bytes
+) -> int | None:
+    """Claim the key for this request, or return the incident an earlier request filed with it.
+
+    The primary key makes a concurrent retry's INSERT wait for the first transaction; once that
+    commits, the retry's ``ON CONFLICT DO NOTHING`` inserts nothing and it reads the first row.
+    """
+    claimed = conn.execute(
+        """INSERT INTO idempotency_keys (key, user_id, request_sha256) VALUES (%s, %s, %s)
+           ON CONFLICT (key) DO NOTHING RETURNING key""",
+        [key, user.id, fingerprint],
+    ).fetchone()
+    if claimed is not None:
+        return None
+    earlier = conn.execute(
+        "SELECT user_id, request_sha256, incident_id FROM idempotency_keys WHERE key = %s", [key]
+    ).fetchone()
+    if earlier["user_id"] != user.id:
+        raise Conflict("this Idempotency-Key was used by another user", field="Idempotency-Key")
+    if bytes(earlier["request_sha256"]) != fingerprint:
+        raise Unprocessable("this Idempotency-Key was used for a different request", field="Idempotency-Key")
+    return earlier["incident_id"]
+
+
+def _possible_duplicates(
+    conn: psycopg.Connection, *, user: User, incident: dict, category: dict, now: datetime
+) -> list[dict]:
+    """Open incidents of the same category near this one and recent enough (the category's
+    radius and window), nearest first."""
+    radius_m = category["duplicate_radius_m"]
+    # A degree bound for the index (metres per degree of longitude shrink with latitude).
+    radius_deg = radius_m / (111_320 * max(math.cos(math.radians(incident["lat"])), 0.01)) * 1.01
+    query = sql.SQL(
+        """WITH here AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS p)
+           SELECT i.id, i.status, i.reported_at,
+                  round(ST_Distance(i.geom::geography, here.p::geography))::integer AS distance_m
+             FROM incidents i, here
+            WHERE i.category_code = %(category)s AND i.id <> %(id)s AND i.duplicate_of IS NULL
+              AND i.status NOT IN ('closed', 'rejected')
+              AND i.reported_at BETWEEN %(reported_at)s - %(window)s AND %(reported_at)s + %(window)s
+              AND ST_DWithin(i.geom, here.p, %(radius_deg)s)
+              AND ST_DWithin(i.geom::geography, here.p::geography, %(radius_m)s)
+              AND {visible}
+            ORDER BY distance_m, i.id LIMIT 10"""
+    ).format(visible=visible_to(user))
+    return conn.execute(
+        query,
+        _params(
+            user,
+            now,
+            lon=incident["lon"],
+            lat=incident["lat"],
+            category=incident["category"],
+            id=incident["id"],
+            reported_at=incident["reported_at"],
+            window=category["duplicate_window"],
+            radius_deg=radius_deg,
+            radius_m=radius_m,
+        ),
+    ).fetchall()
+
+
+def _write_event(
+    conn: psycopg.Connection,
+    *,
+    incident_id: int,
+    at: datetime,
+    actor: User | None,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    note: str | None,
+    data: dict | None,
+) -> int:
+    return conn.execute(
+        """INSERT INTO incident_events (incident_id, at, actor_id, action, from_status, to_status, note, data)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        [
+            incident_id,
+            at,
+            actor.id if actor else None,
+            action,
+            from_status,
+            to_status,
+            note,
+            psycopg.types.json.Jsonb(data) if data else None,
+        ],
+    ).fetchone()["id"]
+
+
+def _store_photos(
+    conn: psycopg.Connection, *, incident_id: int, event_id: int, photos: tuple[CleanPhoto, ...]
+) -> None:
+    for photo in photos:
+        conn.execute(
+            """INSERT INTO incident_photos
+                   (incident_id, event_id, content_type, width, height, content, sha256)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            [
+                incident_id,
+                event_id,
+                photo.content_type,
+                photo.width,
+                photo.height,
+                photo.content,
+                photo.sha256,
+            ],
+        )
+
+
+# -- workflow actions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    """Everything an action may carry; each action reads what it needs."""
+
+    note: str | None = None
+    department: str | None = None  # dispatch: a department code (default: the category's)
+    rating: int | None = None  # rate: 1..5
+    due_at: datetime | None = None  # extend: the new due time
+    duplicate_of: int | None = None  # link_duplicate: the original incident
+    photos: tuple[CleanPhoto, ...] = ()
+
+
+def perform(
+    conn: psycopg.Connection,
+    *,
+    user: User,
+    incident_id: int,
+    action: str,
+    now: datetime,
+    given: ActionInput = ActionInput(),  # noqa: B008 - frozen, so sharing the default is safe
+) -> dict:
+    """Take a workflow action: check role, scope and state, change the incident, write exactly
+    one event, all in the caller's transaction. Returns the incident as ``get_incident`` does."""
+    transition = workflow.TRANSITIONS.get(action)
+    if transition is None:
+        raise NotFound(f"no action {action!r}", field="action")
+    row = _load(conn, user=user, incident_id=incident_id, now=now, lock=True)
+    facts = _facts(row)
+    allowed = workflow.allowed_actions(user.role, facts)
+    if user.role not in transition.roles:
+        raise Forbidden(f"a {user.role} may not {action}", field="action", allowed_actions=allowed)
+    if not workflow.may_act(user.role, transition, facts):
+        raise Forbidden(
+            f"'{action}' on this incident is outside your grids or department",
+            field="action",
+            allowed_actions=allowed,
+        )
+    blocked = workflow.blocked_by_state(transition, facts)
+    if blocked is not None:
+        raise Conflict(blocked, field="action", status=row["status"], allowed_actions=allowed)
+    if action in workflow.NOTE_REQUIRED and not given.note:
+        raise InvalidInput(f"'{action}' needs a note giving the reason", field="note")
+    if now < row["reported_at"]:
+        raise Conflict("the clock is earlier than the report time", field="action")
+
+    changes, data = _EFFECTS.get(action, _no_effect)(conn, row=row, given=given, now=now, user=user)
+    to_status = transition.to_status or row["status"]
+    changes = {"status": to_status, **changes, "updated_at": now}
+    assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes)
+    conn.execute(
+        sql.SQL("UPDATE incidents SET {} WHERE id = %s").format(assignments), [*changes.values(), incident_id]
+    )
+    event_id = _write_event(
+        conn,
+        incident_id=incident_id,
+        at=now,
+        actor=user,
+        action=action,
+        from_status=row["status"],
+        to_status=to_status,
+        note=given.note,
+        data=data,
+    )
+    _store_photos(conn, incident_id=incident_id, event_id=event_id, photos=given.photos)
+    return get_incident(conn, user=user, incident_id=incident_id, now=now, check_visible=False)
+
+
+def _no_effect(conn, *, row, given, now, user) -> tuple[dict, dict | None]:
+    return {}, None
+
+
+def _accept(conn, *, row, given, now, user):
+    return {"accepted_at": now}, None
+
+
+def _reject(conn, *, row, given, now, user):
+    return {"rejected_at": now}, {"reason": given.note}
+
+
+def _link_duplicate(conn, *, row, given, now, user):
+    if given.duplicate_of is None:
+        raise InvalidInput(
+            "link_duplicate needs duplicate_of: the original incident's id", field="duplicate_of"
+        )
+    if given.duplicate_of == row["id"]:
+        raise Unprocessable("an incident cannot duplicate itself", field="duplicate_of")
+    original = conn.execute(
+        "SELECT id, status, duplicate_of FROM incidents WHERE id = %s", [given.duplicate_of]
+    ).fetchone()
+    if original is None:
+        raise Unprocessable(f"no incident {given.duplicate_of}", field="duplicate_of")
+    if original["duplicate_of"] is not None or original["status"] == "rejected":
+        raise Unprocessable(
+            "link to the original case, not to a duplicate or a rejected one", field="duplicate_of"
+        )
+    return {"rejected_at": now, "duplicate_of": original["id"]}, {"duplicate_of": original["id"]}
+
+
+def _dispatch(conn, *, row, given, now, user):
+    if given.department is not None:
+        found = conn.execute(
+            "SELECT id, code FROM departments WHERE code = %s", [given.department]
+        ).fetchone()
+        if found is None:
+            raise Unprocessable(f"no department {given.department!r}", field="department")
+    else:
+        found = conn.execute(
+            """SELECT d.id, d.code FROM categories c JOIN departments d ON d.id = c.default_department_id
+                WHERE c.code = %s""",
+            [row["category"]],
+        ).fetchone()
+        if found is None:
+            raise InvalidInput("this category has no default department: name one", field="department")
+    due_at = now + row["time_limit"]
+    changes = {"department_id": found["id"], "dispatched_at": now, "due_at": due_at}
+    return changes, {"department": found["code"], "due_at": due_at.isoformat()}
+
+
+def _resolve(conn, *, row, given, now, user):
+    return {"resolved_at": now}, None
+
+
+def _verify(conn, *, row, given, now, user):
+    return {"verified_at": now}, None
+
+
+def _rework(conn, *, row, given, now, user):
+    return {"rework_count": row["rework_count"] + 1, "verified_at": None}, {"reason": given.note}
+
+
+def _close(conn, *, row, given, now, user):
+    return {"closed_at": now}, None
+
+
+def _rate(conn, *, row, given, now, user):
+    if given.rating is None:
+        raise InvalidInput("rate needs a rating from 1 to 5", field="rating")
+    return {"rating": given.rating, "rated_at": now}, {"rating": given.rating}
+
+
+def _return(conn, *, row, given, now, user):
+    changes = {"department_id": None, "dispatched_at": None, "due_at": None}
+    return changes, {"department": row["department"], "reason": given.note}
+
+
+def _extend(conn, *, row, given, now, user):
+    if given.due_at is None:
+        raise InvalidInput("extend needs due_at: the new due time", field="due_at")
+    if given.due_at <= row["due_at"]:
+        raise Unprocessable("the new due time must be later than the current one", field="due_at")
+    changes = {"due_at": given.due_at, "extension_count": row["extension_count"] + 1}
+    return changes, {"from": row["due_at"].isoformat(), "due_at": given.due_at.isoformat()}
+
+
+def _escalate(conn, *, row, given, now, user):
+    level = workflow.next_handling_level(row["handling_level"])
+    return {"handling_level": level}, {"from": row["handling_level"], "to": level}
+
+
+def _self_handle(conn, *, row, given, now, user):
+    return {"self_handled": True, "resolved_at": now}, None
+
+
+_EFFECTS = {
+    "accept": _accept,
+    "reject": _reject,
+    "link_duplicate": _link_duplicate,
+    "dispatch": _dispatch,
+    "resolve": _resolve,
+    "verify": _verify,
+    "rework": _rework,
+    "close": _close,
+    "rate": _rate,
+    "return": _return,
+    "extend": _extend,
+    "escalate": _escalate,
+    "self_handle": _self_handle,
+}
+
+
+def escalate_overdue(conn: psycopg.Connection, *, now: datetime) -> int:
+    """Escalate overdue open incidents one level (grid → village → township → county).
+
+    A case goes to the village when it passes its due time, and one level further for each
+    further full time limit it stays open; each call moves a case at most one level, so calling
+    it again (e.g. every few minutes) is safe. Writes one 'escalate' event per case, with no
+    actor. Returns how many cases moved.
+    """
+    moved = conn.execute(
+        """WITH levels AS (SELECT ARRAY['grid', 'village', 'township', 'county'] AS names),
+                due AS (
+                    SELECT i.id, i.status, i.handling_level FROM incidents i, levels
+                     WHERE i.status NOT IN ('closed', 'rejected') AND i.due_at < %(now)s
+                       AND i.dispatched_at IS NOT NULL AND i.due_at > i.dispatched_at
+                       AND array_position(levels.names, i.handling_level) < least(4, 2 + floor(
+                           extract(epoch FROM %(now)s - i.due_at)
+                           / extract(epoch FROM i.due_at - i.dispatched_at)))
+                     FOR UPDATE OF i),
+                moved AS (
+                    UPDATE incidents i
+                       SET handling_level = levels.names[array_position(levels.names, i.handling_level) + 1],
+                           updated_at = %(now)s
+                      FROM due, levels WHERE i.id = due.id
+                    RETURNING i.id, due.status, due.handling_level AS old_level,
+                              i.handling_level AS new_level)
+           INSERT INTO incident_events (incident_id, at, actor_id, action, from_status, to_status, note, data)
+           SELECT id, %(now)s, NULL, 'escalate', status, status, 'overdue / 超期自动升级',
+                  jsonb_build_object('from', old_level, 'to', new_level, 'automatic', true)
+             FROM moved""",
+        {"now": now},
+    )
+    return moved.rowcount
