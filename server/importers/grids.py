@@ -31,26 +31,20 @@ raises :class:`server.errors.ImportFailed` and leaves the database unchanged.
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
-import pyogrio
-import pyogrio.raw
 import shapely
 from psycopg.rows import tuple_row
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError, ProjError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import explain_validity
 
 from server.errors import ImportFailed
+from server.importers.geofile import GeoFile, read_geofile
 from server.importers.problems import Problems
 
 LEVEL_DEPTHS = {"county": 1, "township": 2, "village": 3, "grid": 4, "microgrid": 5}
@@ -80,8 +74,6 @@ LEVEL_NAMES = {
 CODE_CHARACTERS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 MAX_CODE_LENGTH = 40
 MAX_COUNT = 2**31 - 1
-
-PointTransform = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -142,15 +134,11 @@ def import_grids(
     """Add the grids in ``path`` to the database; return how many were added."""
     path = Path(path)
     fields = fields or GridFieldMap()
-    layer = _choose_layer(path, layer)
-    meta, geometries, values, reader_warnings = _read_layer(path, layer)
-    columns = _resolve_columns(path, fields, list(meta["fields"]))
-    to_wgs84 = _transform_to_wgs84(path, declared=_declared_crs(path, meta), source_crs=source_crs)
+    geofile = read_geofile(path, layer=layer, source_crs=source_crs)
+    columns = _resolve_columns(path, fields, geofile.columns)
 
     problems = Problems(path.name)
-    features = _parse_features(
-        geometries, values, columns, to_wgs84, problems, reader_warnings=reader_warnings
-    )
+    features = _parse_features(geofile, columns, problems)
     try:
         with conn.transaction():
             depths = _check_tree(conn, features, problems)
@@ -164,40 +152,7 @@ def import_grids(
         ) from error
 
 
-# -- reading ----------------------------------------------------------------------------
-
-
-def _choose_layer(path: Path, layer: str | None) -> str:
-    try:
-        names = [str(name) for name, _type in pyogrio.list_layers(path)]
-    except pyogrio.errors.DataSourceError as error:
-        raise ImportFailed(
-            f"{path.name} is not a readable GeoJSON, GeoPackage or Shapefile: {error}", field="path"
-        ) from error
-    if layer is None:
-        if len(names) != 1:
-            raise ImportFailed(
-                f"{path.name} has {len(names)} layers ({', '.join(names)}): choose one with --layer",
-                field="layer",
-            )
-        return names[0]
-    if layer not in names:
-        raise ImportFailed(
-            f"{path.name} has no layer {layer!r}; its layers are: {', '.join(names)}", field="layer"
-        )
-    return layer
-
-
-def _read_layer(path: Path, layer: str) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray], list[str]]:
-    # GDAL reports unreadable geometries as warnings and returns no geometry for the feature:
-    # keep the warnings to tell the user why.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            meta, _fids, geometries, values = pyogrio.raw.read(path, layer=layer)
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
-            raise ImportFailed(f"{path.name} cannot be read: {error}", field="path") from error
-    return meta, geometries, values, [str(warning.message) for warning in caught]
+# -- columns ----------------------------------------------------------------------------
 
 
 def _resolve_columns(path: Path, fields: GridFieldMap, file_columns: list[str]) -> dict[str, int | None]:
@@ -218,66 +173,18 @@ def _resolve_columns(path: Path, fields: GridFieldMap, file_columns: list[str]) 
     return columns
 
 
-def _declared_crs(path: Path, meta: dict[str, Any]) -> str | None:
-    """The CRS the file declares. GDAL reads a GeoJSON ``crs`` member it does not know as WGS84,
-    which would misplace the data silently, so for GeoJSON the member itself is read."""
-    if path.suffix.lower() not in (".geojson", ".json"):
-        return meta["crs"]
-    with path.open("rb") as file:
-        member = json.load(file).get("crs")
-    if member is None:
-        return meta["crs"]
-    try:
-        return str(member["properties"]["name"])
-    except (KeyError, TypeError):
-        return json.dumps(member, ensure_ascii=False)
-
-
-def _transform_to_wgs84(path: Path, *, declared: str | None, source_crs: str | None) -> PointTransform | None:
-    """A function reprojecting an (n, 2) coordinate array to lon/lat; None when already lon/lat."""
-    given = source_crs or declared
-    if given is None:
-        raise ImportFailed(
-            f"{path.name} does not say which coordinate reference system it uses: "
-            "pass it with --source-crs (e.g. EPSG:4543)",
-            field="crs",
-        )
-    try:
-        crs = CRS.from_user_input(given)
-        if crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
-            return None
-        transformer = Transformer.from_crs(crs, 4326, always_xy=True)
-    except (CRSError, ProjError) as error:
-        raise ImportFailed(
-            f"{path.name}: unknown coordinate reference system {given!r}, or none that can be "
-            f"converted to EPSG:4326 ({error})",
-            field="crs",
-        ) from error
-
-    def reproject(xy: np.ndarray) -> np.ndarray:
-        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-
-    return reproject
-
-
 # -- one feature at a time ---------------------------------------------------------------------
 
 
 def _parse_features(
-    geometries: np.ndarray,
-    values: list[np.ndarray],
-    columns: dict[str, int | None],
-    to_wgs84: PointTransform | None,
-    problems: Problems,
-    *,
-    reader_warnings: list[str],
+    geofile: GeoFile, columns: dict[str, int | None], problems: Problems
 ) -> list[GridFeature]:
     features = []
     first_by_code: dict[str, int] = {}
-    for index, wkb in enumerate(geometries):
+    for index, wkb in enumerate(geofile.geometries):
         number = index + 1
         row = {
-            attribute: None if column is None else values[column][index]
+            attribute: None if column is None else geofile.values[column][index]
             for attribute, column in columns.items()
         }
         code = _text(row["code"])
@@ -292,7 +199,7 @@ def _parse_features(
                 level=_level(row["level"]),
                 households=_count(row["households"], "households"),
                 population=_count(row["population"], "population"),
-                geom=_geometry(wkb, to_wgs84, reader_warnings),
+                geom=_geometry(wkb, geofile),
             )
         except FeatureProblem as problem:
             problems.add(label, problem.field, problem.reason)
@@ -363,9 +270,10 @@ def _count(raw: Any, field: str) -> int | None:
     return number
 
 
-def _geometry(wkb: bytes | None, to_wgs84: PointTransform | None, reader_warnings: list[str]) -> MultiPolygon:
+def _geometry(wkb: bytes | None, geofile: GeoFile) -> MultiPolygon:
+    """The feature's polygons in lon/lat: reprojected, checked, and refused rather than repaired."""
     if wkb is None:
-        said = f" (the reader said: {reader_warnings[0]})" if reader_warnings else ""
+        said = f" (the reader said: {geofile.reader_warnings[0]})" if geofile.reader_warnings else ""
         raise FeatureProblem("geometry", f"no geometry, or one that cannot be read{said}")
     try:
         geom = shapely.force_2d(shapely.from_wkb(wkb))
@@ -377,8 +285,8 @@ def _geometry(wkb: bytes | None, to_wgs84: PointTransform | None, reader_warning
         geom = MultiPolygon([geom])
     elif not isinstance(geom, MultiPolygon):
         raise FeatureProblem("geometry", f"a {geom.geom_type} is not an area: grids are polygons")
-    if to_wgs84 is not None:
-        geom = shapely.transform(geom, to_wgs84)
+    if geofile.to_wgs84 is not None:
+        geom = shapely.transform(geom, geofile.to_wgs84)
     xmin, ymin, xmax, ymax = geom.bounds
     if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
         raise FeatureProblem(
