@@ -6,7 +6,7 @@ import secrets
 
 from flask import Flask
 
-from server import auth, db, errors, health, vendor
+from server import auth, db, errors, health, tiles, vendor
 from server.settings import Settings
 
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(vendor.blueprint)
     auth.init_app(app)
+    app.register_blueprint(tiles.blueprint)
 
     from dashboard import init_dashboard
 

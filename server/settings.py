@@ -28,6 +28,8 @@ class Settings(BaseSettings):
 
     secret_key: str | None = None
     default_language: str = Field("zh", pattern="^(zh|en)$")
+    # The in-process vector tile cache of each worker process (server/tiles/cache.py).
+    tile_cache_mb: int = Field(256, ge=1)
 
     @property
     def cluster_dir(self) -> Path:

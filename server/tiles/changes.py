@@ -1,0 +1,220 @@
+"""The change listener: one thread per worker process LISTENs on ``gridwatch_changes`` (sent by
+the triggers of sql/0020), drops exactly the cached tiles a change touched, and hands incident
+events to the live feed (SSE).
+
+While the listener is not connected, the cache stores nothing and is emptied on every
+(re)connect, since notifications sent meanwhile are lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Hashable
+
+import psycopg
+from psycopg.rows import dict_row
+
+from layers.catalog import GRID_LEVEL_ZOOMS, LAYERS
+from server.tiles.cache import TileCache
+from server.tiles.geo import bbox_touches_tile, point_tiles
+
+log = logging.getLogger(__name__)
+CHANNEL = "gridwatch_changes"
+# Grid polygons are drawn with a 64-pixel buffer of a 4096 extent: they reach 1/64 tile beyond.
+POLYGON_MARGIN = 1 / 64
+POINT_MARGIN = 1e-6
+
+BBox = tuple[float, float, float, float]
+
+
+def grid_level_at(z: int) -> str:
+    """The grid level the grid layers draw at zoom z (tiles.grid_level in SQL)."""
+    for level, (_, highest) in GRID_LEVEL_ZOOMS.items():
+        if z <= highest:
+            return level
+    return "grid"
+
+
+class GridBoxes:
+    """Level and lon/lat bbox of every grid: what an incident's numbers change on the map."""
+
+    def __init__(self) -> None:
+        self._boxes: dict[int, tuple[str, BBox]] = {}
+
+    def load(self, conn: psycopg.Connection) -> None:
+        rows = conn.execute(
+            "SELECT id, level, ST_XMin(geom) AS w, ST_YMin(geom) AS s, ST_XMax(geom) AS e, ST_YMax(geom) AS n"
+            " FROM grids"
+        ).fetchall()
+        self._boxes = {r["id"]: (r["level"], (r["w"], r["s"], r["e"], r["n"])) for r in rows}
+
+    def box_at_level(self, grid_ids: list[int], level: str) -> BBox | None:
+        for grid_id in grid_ids:
+            found = self._boxes.get(grid_id)
+            if found and found[0] == level:
+                return found[1]
+        return None
+
+    def boxes(self, grid_ids: list[int]) -> list[BBox]:
+        return [self._boxes[g][1] for g in grid_ids if g in self._boxes]
+
+
+def events_between(conn: psycopg.Connection, *, first: int, last: int) -> list[dict]:
+    return conn.execute(
+        "SELECT id, at, kind, incident_id, status, lon, lat, grid_ids, bbox, count"
+        " FROM tiles.change_events WHERE id BETWEEN %s AND %s ORDER BY id",
+        [first, last],
+    ).fetchall()
+
+
+def events_after(conn: psycopg.Connection, *, after: int, limit: int) -> list[dict]:
+    return conn.execute(
+        "SELECT id, at, kind, incident_id, status, lon, lat, grid_ids, bbox, count"
+        " FROM tiles.change_events WHERE id > %s ORDER BY id LIMIT %s",
+        [after, limit],
+    ).fetchall()
+
+
+def event_document(row: dict, grid_boxes: GridBoxes) -> dict:
+    """An incident change as the SSE feed announces it: what changed and which tiles to refetch."""
+    document = {"id": row["id"], "at": row["at"].isoformat(), "kind": row["kind"]}
+    if row["kind"] == "bulk":
+        document.update(count=row["count"], bbox=row["bbox"])
+        return document
+    township = grid_boxes.box_at_level(row["grid_ids"] or [], "township")
+    document.update(
+        incident_id=row["incident_id"],
+        status=row["status"],
+        lon=row["lon"],
+        lat=row["lat"],
+        tiles=point_tiles(row["lon"], row["lat"]),
+        grids_bbox=list(township) if township else None,
+    )
+    return document
+
+
+def _incident_matcher(rows: list[dict], grid_boxes: GridBoxes) -> Callable[[Hashable], bool]:
+    """A predicate over cache keys (names, z, x, y, filters, role) for the tiles these events touch."""
+    bulk_boxes = [tuple(r["bbox"]) for r in rows if r["kind"] == "bulk" and r["bbox"]]
+    points = [(r["lon"], r["lat"], r["grid_ids"] or []) for r in rows if r["kind"] != "bulk"]
+
+    def matches(key: Hashable) -> bool:
+        names, z, x, y = key[0], key[1], key[2], key[3]
+        for name in names:
+            changes = LAYERS[name].changes_with
+            if "incident_point" in changes:
+                if any(
+                    bbox_touches_tile((lon, lat, lon, lat), z, x, y, POINT_MARGIN) for lon, lat, _ in points
+                ):
+                    return True
+                if any(bbox_touches_tile(box, z, x, y, POINT_MARGIN) for box in bulk_boxes):
+                    return True
+            if "incident_grids" in changes:
+                level = grid_level_at(z)
+                for _, _, grid_ids in points:
+                    box = grid_boxes.box_at_level(grid_ids, level)
+                    if box and bbox_touches_tile(box, z, x, y, POLYGON_MARGIN):
+                        return True
+                # A bulk statement may touch any grid inside its bbox; the polygons reach beyond.
+                if bulk_boxes:
+                    return True
+        return False
+
+    return matches
+
+
+def _names_matcher(reason: str, boxes: list[BBox] | None) -> Callable[[Hashable], bool]:
+    def matches(key: Hashable) -> bool:
+        names, z, x, y = key[0], key[1], key[2], key[3]
+        if not any(reason in LAYERS[name].changes_with for name in names):
+            return False
+        return boxes is None or any(bbox_touches_tile(box, z, x, y, POLYGON_MARGIN) for box in boxes)
+
+    return matches
+
+
+class EventHub:
+    """Fans incident events out to the connected SSE clients of this process."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[queue.Queue] = set()
+        self._lock = threading.Lock()
+
+    def subscribe(self) -> queue.Queue:
+        subscriber: queue.Queue = queue.Queue(maxsize=10_000)
+        with self._lock:
+            self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: queue.Queue) -> None:
+        with self._lock:
+            self._subscribers.discard(subscriber)
+
+    def publish(self, documents: list[dict]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            for document in documents:
+                try:
+                    subscriber.put_nowait(document)
+                except queue.Full:  # a stalled client: it reconnects with Last-Event-ID
+                    break
+
+
+class ChangeListener:
+    def __init__(self, *, url: str, cache: TileCache, hub: EventHub, is_closed: Callable[[], bool]) -> None:
+        self.url = url
+        self.cache = cache
+        self.hub = hub
+        self.grid_boxes = GridBoxes()
+        self.is_closed = is_closed
+        self.ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def ensure_started(self, wait: float = 5.0) -> bool:
+        """Start the thread once (in this process) and wait until it listens."""
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="tile-change-listener", daemon=True)
+                self._thread.start()
+        return self.ready.wait(wait)
+
+    def _run(self) -> None:
+        while not self.is_closed():
+            try:
+                with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.grid_boxes.load(conn)
+                    self.cache.clear()
+                    self.cache.enabled = True
+                    self.ready.set()
+                    while not self.is_closed():
+                        for note in conn.notifies(timeout=1.0):
+                            self.handle(conn, note.payload)
+            except Exception:  # the database went away or restarted: forget everything, retry
+                log.warning("tile change listener lost its connection; retrying", exc_info=True)
+            finally:
+                self.ready.clear()
+                self.cache.enabled = False
+                self.cache.clear()
+            if not self.is_closed():
+                threading.Event().wait(1.0)
+
+    def handle(self, conn: psycopg.Connection, payload: str) -> None:
+        message = json.loads(payload)
+        kind = message["kind"]
+        if kind == "incidents":
+            rows = events_between(conn, first=message["first"], last=message["last"])
+            self.cache.invalidate(_incident_matcher(rows, self.grid_boxes))
+            self.hub.publish([event_document(row, self.grid_boxes) for row in rows])
+        elif kind == "patrols":
+            grid_ids = message.get("grid_ids")
+            boxes = None if grid_ids is None else self.grid_boxes.boxes(grid_ids)
+            self.cache.invalidate(_names_matcher("patrol_grids", boxes))
+        elif kind == "grids":
+            self.grid_boxes.load(conn)
+            self.cache.invalidate(_names_matcher("grid_table", None))
