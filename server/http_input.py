@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -114,3 +115,58 @@ def choice(data: dict, name: str, options: tuple[str, ...], *, required: bool = 
     if value is not None and value not in options:
         raise InvalidInput(f"{name} must be one of {', '.join(options)}", field=name)
     return value
+
+
+def query_args() -> dict[str, str]:
+    """The query string as a dict of first values."""
+    return request.args.to_dict()
+
+
+def boolean(data: dict, name: str) -> bool | None:
+    value = text(data, name, max_length=5)
+    if value is None:
+        return None
+    if value.lower() not in ("true", "false"):
+        raise InvalidInput(f"{name} must be true or false", field=name)
+    return value.lower() == "true"
+
+
+def bbox(data: dict, name: str = "bbox") -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` in WGS84."""
+    value = text(data, name, max_length=200)
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise InvalidInput(f"{name} must be minlon,minlat,maxlon,maxlat", field=name)
+    try:
+        x0, y0, x1, y1 = (float(part) for part in parts)
+    except ValueError as error:
+        raise InvalidInput(f"{name} must be four numbers", field=name) from error
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise InvalidInput(f"{name} must be four finite numbers", field=name)
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        raise InvalidInput(f"{name}: longitudes within ±180, latitudes within ±90", field=name)
+    if x0 > x1 or y0 > y1:
+        raise InvalidInput(f"{name}: the minimum must not exceed the maximum", field=name)
+    return x0, y0, x1, y1
+
+
+def codes(data: dict, name: str, *, pattern: str = r"^[A-Za-z0-9_-]{1,40}$", options=None) -> tuple[str, ...]:
+    """A comma-separated list of codes (categories, statuses...), each checked."""
+    value = text(data, name, max_length=1000)
+    if value is None:
+        return ()
+    items = tuple(item.strip() for item in value.split(","))
+    for item in items:
+        if not re.fullmatch(pattern, item) or (options is not None and item not in options):
+            allowed = f": one of {', '.join(options)}" if options is not None else ""
+            raise InvalidInput(f"{name}: {item[:50]!r} is not a valid code{allowed}", field=name)
+    return items
+
+
+def code(data: dict, name: str, *, pattern: str = r"^[A-Za-z0-9_-]{1,40}$") -> str | None:
+    found = codes(data, name, pattern=pattern)
+    if len(found) > 1:
+        raise InvalidInput(f"{name} takes one code", field=name)
+    return found[0] if found else None

@@ -10,7 +10,7 @@ from server.incidents import service
 
 T0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # after every fixture incident was reported
 OWN_POINT = (103.31, 29.86)  # grid 511423001001001, walked by inspector1
-OTHER_POINT = (103.36, 29.86)  # grid 511423002001001, walked by nobody
+OTHER_POINT = (103.31, 29.91)  # grid 511423001002001, walked by inspector2
 
 # The actions that lead from 'reported' to each status, with who takes each.
 PATH_TO = {
