@@ -22,13 +22,13 @@ ENTRY_OVERHEAD = 256
 @dataclass
 class Entry:
     raw: bytes
-    etag: str
+    etag: str  # strong, unquoted
     expires_at: float | None  # monotonic seconds; None = until invalidated
     _gzipped: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, raw: bytes, max_age: int | None) -> Entry:
-        etag = '"' + hashlib.blake2b(raw, digest_size=16).hexdigest() + '"'
+        etag = hashlib.blake2b(raw, digest_size=16).hexdigest()
         return cls(raw, etag, None if max_age is None else time.monotonic() + max_age)
 
     @property
@@ -65,12 +65,15 @@ class TileCache:
     def bytes(self) -> int:
         return self._bytes
 
-    def get_or_build(self, key: Hashable, build: Callable[[], bytes], max_age: int | None) -> Entry:
+    def get_or_build(
+        self, key: Hashable, build: Callable[[], bytes], max_age: int | None
+    ) -> tuple[Entry, bool]:
+        """The entry and whether it came from the cache (or from another request's build)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.fresh():
                 self._entries.move_to_end(key)
-                return entry
+                return entry, True
             flight = self._flights.get(key)
             leader = flight is None
             if leader:
@@ -80,14 +83,14 @@ class TileCache:
             flight.done.wait()
             if flight.error is not None:
                 raise flight.error
-            return flight.entry
+            return flight.entry, True
         try:
             self.builds += 1
             flight.entry = Entry.of(build(), max_age)
             with self._lock:
                 if self.enabled and generation == self.generation:
                     self._store(key, flight.entry)
-            return flight.entry
+            return flight.entry, False
         except BaseException as error:
             flight.error = error
             raise

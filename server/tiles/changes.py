@@ -172,6 +172,8 @@ class ChangeListener:
         self.grid_boxes = GridBoxes()
         self.is_closed = is_closed
         self.ready = threading.Event()
+        # The newest change event applied to the cache: lets a caller wait for a commit to land.
+        self.applied_event_id = 0
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -210,6 +212,7 @@ class ChangeListener:
         if kind == "incidents":
             rows = events_between(conn, first=message["first"], last=message["last"])
             self.cache.invalidate(_incident_matcher(rows, self.grid_boxes))
+            self.applied_event_id = max(self.applied_event_id, message["last"])
             self.hub.publish([event_document(row, self.grid_boxes) for row in rows])
         elif kind == "patrols":
             grid_ids = message.get("grid_ids")

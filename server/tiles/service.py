@@ -23,7 +23,7 @@ class TileService:
             url=database.url, cache=self.cache, hub=self.hub, is_closed=self.closed
         )
 
-    def tile(self, key: Hashable, build: Callable[[], bytes], max_age: int | None) -> Entry:
+    def tile(self, key: Hashable, build: Callable[[], bytes], max_age: int | None) -> tuple[Entry, bool]:
         # Started on first use, not at import or app creation: gunicorn forks workers after that.
         self.listener.ensure_started()
         return self.cache.get_or_build(key, build, max_age)

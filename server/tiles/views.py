@@ -109,13 +109,14 @@ def tile(names: str, z: str, x: str, y: str):
         with get_db().connection() as conn:
             return build_tile(conn, layers=layers, z=zoom, x=column, y=row, filters=filters, role=role)
 
-    entry = service.tile(key, build, min(max_ages) if max_ages else None)
+    entry, cached = service.tile(key, build, min(max_ages) if max_ages else None)
     headers = {
-        "ETag": entry.etag,
+        "X-Tile-Cache": "hit" if cached else "miss",
+        "ETag": f'"{entry.etag}"',
         "Cache-Control": _cache_control(role),
         "Vary": "Accept-Encoding, Authorization, Cookie",
     }
-    if entry.etag in request.if_none_match:
+    if request.if_none_match.contains(entry.etag):
         return Response(status=304, headers=headers)
     if not entry.raw:
         return Response(status=204, headers=headers)
