@@ -1,0 +1,1 @@
+"""The inspector's phone page ``/report``: see views.py and docs/report-page.md."""

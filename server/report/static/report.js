@@ -1,0 +1,555 @@
+// The inspector's phone page: sign in, take the position, fill the report, and hand it to the
+// outbox, which sends it now or when the phone is next online (docs/report-page.md).
+
+import { chooseLanguage, statusName, translator } from "./i18n.js";
+import { createPointMap } from "./map.js";
+import { listReports, newIdempotencyKey, removeReport, saveReport } from "./outbox.js";
+
+const API = "/api/v1";
+const ACCURACY_WARNING_M = 50;
+const MAX_PHOTO_BYTES = 8 * 1024 * 1024; // the server's limit (server/incidents/photos.py)
+const RETRY_EVERY_MS = 30_000; // also retry when the server, not the phone, was unreachable
+const RECENT_SHOWN = 20;
+const REMEMBERED = { me: "gridwatch.report.me", categories: "gridwatch.report.categories", recent: "gridwatch.report.recent" };
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  language: chooseLanguage(),
+  t: null,
+  me: null,
+  csrf: null,
+  categories: [],
+  recent: [],
+  recentOffline: false,
+  point: null, // {lon, lat, accuracy, source: "gps" | "map"}
+  map: null,
+  flushing: null,
+  sending: new Set(),
+};
+state.t = translator(state.language);
+
+// -- small helpers ------------------------------------------------------------------------------
+
+function remember(name, value) {
+  if (value === null) localStorage.removeItem(REMEMBERED[name]);
+  else localStorage.setItem(REMEMBERED[name], JSON.stringify(value));
+}
+
+function recall(name) {
+  try {
+    return JSON.parse(localStorage.getItem(REMEMBERED[name]));
+  } catch {
+    return null;
+  }
+}
+
+function element(tag, { text, className } = {}, children = []) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  node.append(...children);
+  return node;
+}
+
+function showMessage(node, text, kind = "info") {
+  node.textContent = text;
+  node.dataset.kind = kind;
+  node.hidden = !text;
+}
+
+function localTime(iso) {
+  return new Date(iso).toLocaleString(state.language === "zh" ? "zh-CN" : "en-GB", {
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+function categoryName(code) {
+  const category = state.categories.find((item) => item.code === code);
+  if (!category) return code;
+  return state.language === "zh" ? category.name_zh : category.name_en;
+}
+
+async function errorMessage(response) {
+  try {
+    return (await response.json()).error.message;
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
+
+// Session requests that change data carry the CSRF token handed out at login.
+function apiHeaders(extra = {}) {
+  return state.csrf ? { "X-CSRF-Token": state.csrf, ...extra } : extra;
+}
+
+// -- language -----------------------------------------------------------------------------------
+
+function applyLanguage() {
+  const { t } = state;
+  document.documentElement.lang = state.language === "zh" ? "zh-CN" : "en";
+  document.title = `${t("title")} · gridwatch`;
+  for (const node of document.querySelectorAll("[data-text]")) node.textContent = t(node.dataset.text);
+  for (const button of document.querySelectorAll("[data-language]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.language === state.language));
+  }
+  renderConnection();
+  renderCategories();
+  renderPoint();
+  renderRecent();
+  renderQueue();
+}
+
+function switchLanguage(language) {
+  state.language = language;
+  state.t = translator(language);
+  const url = new URL(location.href);
+  url.searchParams.set("lang", language);
+  history.replaceState(null, "", url); // a bookmark or reload keeps the choice
+  applyLanguage();
+}
+
+// -- who is reporting ---------------------------------------------------------------------------
+
+// The caller from the server, or (offline) as last seen; null when nobody is logged in.
+async function loadMe() {
+  if (!navigator.onLine) return recall("me");
+  let response;
+  try {
+    response = await fetch(`${API}/users/me`, { credentials: "same-origin" });
+  } catch {
+    return recall("me");
+  }
+  if (!response.ok) {
+    remember("me", null);
+    return null;
+  }
+  const me = await response.json();
+  state.csrf = me.csrf_token ?? null;
+  delete me.csrf_token;
+  remember("me", me);
+  return me;
+}
+
+function showLogin() {
+  state.me = null;
+  $("#reporter").hidden = true;
+  $("#login").hidden = false;
+}
+
+async function login(event) {
+  event.preventDefault();
+  const form = event.target;
+  const errorNode = $("#login-error");
+  showMessage(errorNode, "");
+  let response;
+  try {
+    response = await fetch(`${API}/auth/login`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
+    });
+  } catch {
+    showMessage(errorNode, state.t("login_needs_network"), "error");
+    return;
+  }
+  if (!response.ok) {
+    showMessage(errorNode, `${state.t("login_failed")}: ${await errorMessage(response)}`, "error");
+    return;
+  }
+  const body = await response.json();
+  state.csrf = body.csrf_token;
+  form.password.value = "";
+  remember("me", body.user);
+  await start(body.user);
+}
+
+async function logout() {
+  try {
+    await fetch(`${API}/auth/logout`, { method: "POST", credentials: "same-origin", headers: apiHeaders() });
+  } catch {
+    // Offline: forget the user here; the server session simply expires.
+  }
+  state.csrf = null;
+  state.recent = [];
+  remember("me", null);
+  remember("recent", null);
+  showLogin();
+}
+
+// -- position -----------------------------------------------------------------------------------
+
+function setPoint(point, { follow }) {
+  state.point = point;
+  state.map?.show(point.lon, point.lat, { follow });
+  renderPoint();
+}
+
+function renderPoint() {
+  const { t, point } = state;
+  const text = $("#position-text");
+  const warning = $("#accuracy-warning");
+  if (!point) {
+    warning.hidden = true;
+    return;
+  }
+  const where = `${point.lat.toFixed(6)}, ${point.lon.toFixed(6)}`;
+  if (point.source === "map") {
+    text.textContent = `${where} · ${t("moved")}`;
+    warning.hidden = true;
+    return;
+  }
+  const accuracy = Math.round(point.accuracy);
+  text.textContent = `${where} · ${t("accuracy", { m: accuracy })}`;
+  showMessage(warning, point.accuracy > ACCURACY_WARNING_M ? t("accuracy_warning", { m: accuracy }) : "", "warning");
+}
+
+let lastFix = null;
+let firstFix = true;
+
+function watchPosition() {
+  if (!("geolocation" in navigator)) {
+    $("#position-text").textContent = state.t("no_geolocation");
+    centreOnOwnGrid();
+    return;
+  }
+  navigator.geolocation.watchPosition(
+    (position) => {
+      lastFix = { lon: position.coords.longitude, lat: position.coords.latitude, accuracy: position.coords.accuracy, source: "gps" };
+      // A point moved by hand stays where the inspector put it until they ask for the GPS again.
+      if (state.point?.source !== "map") {
+        setPoint(lastFix, { follow: firstFix });
+        firstFix = false;
+      }
+    },
+    () => {
+      if (!state.point) {
+        $("#position-text").textContent = state.t("no_position");
+        centreOnOwnGrid();
+      }
+    },
+    { enableHighAccuracy: true, maximumAge: 10_000, timeout: 30_000 },
+  );
+}
+
+function useGps() {
+  if (lastFix) setPoint(lastFix, { follow: true });
+}
+
+async function centreOnOwnGrid() {
+  const code = state.me?.grids?.[0];
+  if (!state.map || !code || !navigator.onLine) return;
+  try {
+    const response = await fetch(`${API}/grids/${encodeURIComponent(code)}?simplify=0.00001`, { credentials: "same-origin" });
+    if (response.ok) state.map.fit((await response.json()).geometry);
+  } catch {
+    // Offline: the inspector can still pan the map by hand.
+  }
+}
+
+// -- categories ---------------------------------------------------------------------------------
+
+async function loadCategories() {
+  try {
+    if (!navigator.onLine) throw new Error("offline");
+    const response = await fetch(`${API}/categories`, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    state.categories = (await response.json()).categories.filter((category) => category.active);
+    remember("categories", state.categories);
+  } catch {
+    state.categories = recall("categories") ?? [];
+  }
+  renderCategories();
+}
+
+function renderCategories() {
+  const select = $("#category");
+  const chosen = select.value;
+  const options = [element("option", { text: state.t("choose_category") })];
+  options[0].value = "";
+  for (const category of state.categories) {
+    const option = element("option", { text: state.language === "zh" ? category.name_zh : category.name_en });
+    option.value = category.code;
+    options.push(option);
+  }
+  select.replaceChildren(...options);
+  select.value = chosen;
+}
+
+// -- the outbox ---------------------------------------------------------------------------------
+
+function formData(report) {
+  const data = new FormData();
+  for (const [name, value] of Object.entries(report.fields)) {
+    if (value !== null && value !== "") data.append(name, String(value));
+  }
+  if (report.photo) data.append("photos", report.photo, report.photo_name || "photo.jpg");
+  return data;
+}
+
+// Sends one report. Returns "sent", "refused" (the server will never take it as it is),
+// "later" (no connection or the server is busy) or "login" (the session is gone).
+async function send(report) {
+  let response;
+  try {
+    response = await fetch(`${API}/incidents`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: apiHeaders({ "Idempotency-Key": report.key }),
+      body: formData(report),
+    });
+  } catch {
+    return "later";
+  }
+  if (response.ok) {
+    const incident = await response.json();
+    await removeReport(report.key);
+    rememberRecent(incident, report.key);
+    return "sent";
+  }
+  if (response.status === 401) return "login";
+  if (response.status >= 500 || response.status === 408 || response.status === 429) return "later";
+  report.state = "refused";
+  report.error = await errorMessage(response);
+  await saveReport(report);
+  return "refused";
+}
+
+// Sends the current user's waiting reports, oldest first, one at a time; concurrent calls share
+// one run. A report is removed only after the server confirmed it, so a crash or a lost answer
+// means a resend with the same Idempotency-Key, which the server answers with the first incident.
+function flush() {
+  state.flushing ??= (async () => {
+    try {
+      const mine = (await listReports()).filter(
+        (report) => report.username === state.me?.username && report.state !== "refused",
+      );
+      // navigator.onLine false is certain (true is only a hope): no request is worth trying.
+      if (mine.length === 0 || !navigator.onLine) return;
+      const me = await loadMe(); // refreshes the CSRF token, and tells whether the session lives
+      if (me === null) return showLogin();
+      for (const report of mine) {
+        state.sending.add(report.key);
+        await renderQueue();
+        const outcome = await send(report);
+        state.sending.delete(report.key);
+        if (outcome === "login") return showLogin();
+        if (outcome === "later") break;
+      }
+      await loadRecent();
+    } finally {
+      state.flushing = null;
+      state.sending.clear();
+      await renderQueue();
+    }
+  })();
+  return state.flushing;
+}
+
+async function renderQueue() {
+  const list = $("#queue");
+  let reports = [];
+  try {
+    reports = (await listReports()).filter((report) => report.username === state.me?.username);
+  } catch {
+    // IndexedDB unavailable: submitting says so.
+  }
+  $("#queue-count").textContent = String(reports.length);
+  if (reports.length === 0) {
+    list.replaceChildren(element("li", { text: state.t("queue_empty"), className: "empty" }));
+    return;
+  }
+  list.replaceChildren(
+    ...reports.map((report) => {
+      const refused = report.state === "refused";
+      const status = refused
+        ? state.t("refused", { message: report.error })
+        : state.t(state.sending.has(report.key) ? "sending" : "waiting");
+      const item = element("li", { className: refused ? "refused" : "waiting" }, [
+        element("span", { text: `${categoryName(report.fields.category)} · ${localTime(report.created_at)}` }),
+        element("span", { text: status, className: "status" }),
+      ]);
+      if (refused) {
+        const discard = element("button", { text: state.t("discard"), className: "link" });
+        discard.type = "button";
+        discard.addEventListener("click", async () => {
+          await removeReport(report.key);
+          await renderQueue();
+        });
+        item.append(discard);
+      }
+      return item;
+    }),
+  );
+}
+
+// -- submitting ---------------------------------------------------------------------------------
+
+async function submit(event) {
+  event.preventDefault();
+  const form = event.target;
+  const message = $("#form-message");
+  const { t, point } = state;
+  const photo = form.photos.files[0] ?? null;
+  if (!point) return showMessage(message, t("need_position"), "error");
+  if (!form.category.value) return showMessage(message, t("need_category"), "error");
+  if (photo && photo.size > MAX_PHOTO_BYTES) {
+    return showMessage(message, t("photo_too_large", { mb: MAX_PHOTO_BYTES / 1024 / 1024 }), "error");
+  }
+  const report = {
+    key: newIdempotencyKey(),
+    username: state.me.username,
+    created_at: new Date().toISOString(),
+    state: "waiting",
+    fields: {
+      lon: point.lon.toFixed(7),
+      lat: point.lat.toFixed(7),
+      category: form.category.value,
+      description: form.description.value.trim(),
+      // A point moved by hand has no measured accuracy: the GPS radius no longer describes it.
+      accuracy_m: point.source === "gps" ? point.accuracy.toFixed(1) : null,
+    },
+    photo,
+    photo_name: photo?.name ?? null,
+  };
+  try {
+    await saveReport(report);
+  } catch (error) {
+    return showMessage(message, t("storage_failed", { message: error?.message ?? error }), "error");
+  }
+  form.description.value = "";
+  form.photos.value = "";
+  form.category.value = "";
+  await renderQueue();
+  await flush();
+  const left = (await listReports()).find((kept) => kept.key === report.key);
+  if (!left) {
+    const sent = state.recent.find((incident) => incident.key === report.key);
+    showMessage(message, t("sent", { id: sent?.id ?? "" }), "ok");
+  } else if (left.state === "refused") {
+    showMessage(message, t("refused", { message: left.error }), "error");
+  } else {
+    showMessage(message, t("queued"), "info");
+  }
+}
+
+// -- recent reports -----------------------------------------------------------------------------
+
+function summary(feature) {
+  const properties = feature.properties;
+  return {
+    id: feature.id,
+    category: properties.category,
+    category_name_zh: properties.category_name_zh,
+    category_name_en: properties.category_name_en,
+    status: properties.status,
+    reported_at: properties.reported_at,
+    reporter_id: properties.reporter_id,
+  };
+}
+
+function rememberRecent(incident, key) {
+  const entry = { ...summary(incident), key };
+  state.recent = [entry, ...state.recent.filter((item) => item.id !== entry.id)].slice(0, RECENT_SHOWN);
+  remember("recent", state.recent);
+}
+
+// The API has no "filed by me" filter: an inspector's list also holds what others filed in
+// their grids, so the page keeps the caller's own (reporter_id) from the newest page.
+async function loadRecent() {
+  try {
+    if (!navigator.onLine) throw new Error("offline");
+    const response = await fetch(`${API}/incidents?limit=200`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const features = (await response.json()).features;
+    const keys = new Map(state.recent.filter((item) => item.key).map((item) => [item.id, item.key]));
+    state.recent = features
+      .filter((feature) => feature.properties.reporter_id === state.me.id)
+      .slice(0, RECENT_SHOWN)
+      .map((feature) => ({ ...summary(feature), key: keys.get(feature.id) }));
+    state.recentOffline = false;
+    remember("recent", state.recent);
+  } catch {
+    state.recent = recall("recent") ?? state.recent;
+    state.recentOffline = true;
+  }
+  renderRecent();
+}
+
+function renderRecent() {
+  const list = $("#recent");
+  const { t, language } = state;
+  const items = state.recent.map((incident) =>
+    element("li", { className: `status-${incident.status}` }, [
+      element("span", {
+        text: `#${incident.id} ${language === "zh" ? incident.category_name_zh : incident.category_name_en} · ${localTime(incident.reported_at)}`,
+      }),
+      element("span", { text: statusName(language, incident.status), className: "status" }),
+    ]),
+  );
+  if (items.length === 0) items.push(element("li", { text: t("recent_empty"), className: "empty" }));
+  if (state.recentOffline) items.unshift(element("li", { text: t("recent_offline"), className: "note" }));
+  list.replaceChildren(...items);
+}
+
+// -- connection ---------------------------------------------------------------------------------
+
+function renderConnection() {
+  const node = $("#connection");
+  node.hidden = navigator.onLine;
+  node.textContent = state.t("offline");
+}
+
+// -- start --------------------------------------------------------------------------------------
+
+async function start(me) {
+  state.me = me;
+  $("#login").hidden = true;
+  $("#reporter").hidden = false;
+  $("#who").textContent = me.display_name;
+  if (!state.map) {
+    state.map = createPointMap($("#map"), {
+      ownGridCodes: me.grids ?? [],
+      onMove: (lon, lat) => setPoint({ lon, lat, accuracy: null, source: "map" }, { follow: false }),
+    });
+    watchPosition();
+  }
+  state.recent = recall("recent") ?? [];
+  await loadCategories();
+  await renderQueue();
+  await flush();
+  await loadRecent();
+}
+
+async function main() {
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/report/sw.js", { scope: "/report" }).catch(() => {
+      // Not over HTTPS (or localhost): the page works, only not after a reload without network.
+    });
+  }
+  applyLanguage();
+  for (const button of document.querySelectorAll("[data-language]")) {
+    button.addEventListener("click", () => switchLanguage(button.dataset.language));
+  }
+  $("#login-form").addEventListener("submit", login);
+  $("#logout").addEventListener("click", logout);
+  $("#report-form").addEventListener("submit", submit);
+  $("#use-gps").addEventListener("click", useGps);
+  window.addEventListener("offline", renderConnection);
+  window.addEventListener("online", () => {
+    renderConnection();
+    if (state.me) flush();
+  });
+  setInterval(() => state.me && flush(), RETRY_EVERY_MS);
+
+  // Nobody was logged in on this phone: ask for a login rather than probe the server for it.
+  const me = recall("me") && (await loadMe());
+  if (me) await start(me);
+  else showLogin();
+}
+
+main();

@@ -1,0 +1,178 @@
+"""The inspector's phone page ``/report`` in Chromium at phone width: log in, file a report with a
+photo, file two more without a connection, and see exactly those two arrive once it returns."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, Route, expect
+
+from server.auth.users import set_password
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "巡查-correct-horse-7"
+# Inside 511423001001001 (103.300-103.325, 29.85-29.90), a grid inspector1 walks.
+POSITION = {"longitude": 103.3105, "latitude": 29.8712, "accuracy": 12}
+PHONE = {"width": 360, "height": 800}
+
+
+def camera_photo() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (40, 120, 60)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def reports_by(conn, description: str) -> list[dict]:
+    conn.commit()  # a fresh snapshot: the server wrote on its own connections
+    return conn.execute(
+        """SELECT i.id, g.code AS grid, u.username, i.accuracy_m, i.category_code,
+                  ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+                  (SELECT count(*) FROM incident_photos p WHERE p.incident_id = i.id) AS photos,
+                  (SELECT count(*) FROM idempotency_keys k WHERE k.incident_id = i.id) AS keys
+             FROM incidents i JOIN grids g ON g.id = i.grid_id JOIN users u ON u.id = i.reporter_id
+            WHERE i.description = %s""",
+        [description],
+    ).fetchall()
+
+
+def incident_count(conn) -> int:
+    conn.commit()
+    return conn.execute("SELECT count(*) AS n FROM incidents").fetchone()["n"]
+
+
+@pytest.fixture
+def inspector_phone(live_server, page: Page, conn) -> Page:
+    """The page at 360 px, with the phone's position inside inspector1's grid, logged in."""
+    user_id = conn.execute("SELECT id FROM users WHERE username = 'inspector1'").fetchone()["id"]
+    set_password(conn, user_id=user_id, password=PASSWORD)
+    conn.commit()
+    page.set_viewport_size(PHONE)
+    page.context.grant_permissions(["geolocation"], origin=live_server.url)
+    page.context.set_geolocation(POSITION)
+    page.goto(f"{live_server.url}/report")
+    page.fill("input[name=username]", "inspector1")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#who")).to_have_text("张网格")
+    expect(page.locator("#position-text")).to_contain_text("29.871200, 103.310500 · 精度 ±12 米")
+    expect(page.locator("#category option[value=sanitation]")).to_have_count(1)
+    return page
+
+
+def file_report(page: Page, description: str, *, photo: bytes | None = None) -> None:
+    page.select_option("#category", "sanitation")
+    page.fill("textarea[name=description]", description)
+    if photo is not None:
+        page.set_input_files(
+            "input[name=photos]", files=[{"name": "camera.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+        )
+    page.click("#submit")
+
+
+def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Page, conn, screenshot):
+    page = inspector_phone
+    before = incident_count(conn)
+
+    file_report(page, "路边垃圾堆放", photo=camera_photo())
+    expect(page.locator("#form-message")).to_contain_text("已上报（编号")
+    [filed] = reports_by(conn, "路边垃圾堆放")
+    assert filed["grid"] == "511423001001001"
+    assert filed["username"] == "inspector1"
+    assert filed["category_code"] == "sanitation"
+    assert (round(filed["lon"], 4), round(filed["lat"], 4)) == (103.3105, 29.8712)
+    assert filed["accuracy_m"] == 12
+    assert filed["photos"] == 1
+    assert filed["keys"] == 1  # sent with the phone's Idempotency-Key
+    expect(page.locator("#recent li").first).to_contain_text(f"#{filed['id']}")
+    expect(page.locator("#recent li").first).to_contain_text("已上报")
+
+    # The service worker holds the shell: without a connection the page still opens.
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.locator("#connection")).to_be_visible()
+    expect(page.locator("#who")).to_have_text("张网格")
+    expect(page.locator("#position-text")).to_contain_text("精度 ±12 米")
+
+    file_report(page, "离线上报一：井盖缺失")
+    expect(page.locator("#form-message")).to_have_text("已保存，联网后自动发送")
+    file_report(page, "离线上报二：路灯不亮", photo=camera_photo())
+    expect(page.locator("#queue-count")).to_have_text("2")
+    expect(page.locator("#queue li")).to_have_count(2)
+    assert incident_count(conn) == before + 1
+    page.set_viewport_size({"width": 360, "height": 1400})  # the whole page, queue included
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot("report-zh")
+
+    page.context.set_offline(False)  # the `online` event sends the queue
+    expect(page.locator("#queue-count")).to_have_text("0")
+    expect(page.locator("#connection")).to_be_hidden()
+    first, second = reports_by(conn, "离线上报一：井盖缺失"), reports_by(conn, "离线上报二：路灯不亮")
+    assert len(first) == 1 and len(second) == 1
+    assert second[0]["photos"] == 1
+    assert first[0]["keys"] == 1 and second[0]["keys"] == 1
+    assert incident_count(conn) == before + 3
+    expect(page.locator("#recent li").first).to_contain_text(f"#{second[0]['id']}")
+
+
+def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(
+    inspector_phone: Page, conn, browser_problems
+):
+    page = inspector_phone
+    before = incident_count(conn)
+    answers_lost = []
+
+    # The server files the report, but the phone never hears back (the signal drops mid-answer).
+    def lose_the_answer(route: Route) -> None:
+        if route.request.method == "POST" and not answers_lost:
+            answers_lost.append(route.fetch().status)
+            route.abort("connectionreset")
+        else:
+            route.fallback()
+
+    page.route("**/api/v1/incidents", lose_the_answer)
+    file_report(page, "应答丢失的上报")
+    expect(page.locator("#form-message")).to_have_text("已保存，联网后自动发送")
+    assert answers_lost == [201]
+    assert len(reports_by(conn, "应答丢失的上报")) == 1
+    expect(page.locator("#queue-count")).to_have_text("1")
+    assert all("ERR_CONNECTION_RESET" in error for error in browser_problems.console_errors)
+    browser_problems.clear()
+
+    # Loading the page again retries the queue: the same key gets the first incident back.
+    page.reload()
+    expect(page.locator("#queue-count")).to_have_text("0")
+    [filed] = reports_by(conn, "应答丢失的上报")
+    assert filed["keys"] == 1
+    assert incident_count(conn) == before + 1
+    expect(page.locator("#recent li").first).to_contain_text(f"#{filed['id']}")
+
+
+def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone: Page):
+    page = inspector_phone
+    page.click("[data-language=en]")
+    expect(page.locator("h1")).to_have_text("Report an incident")
+    expect(page.locator("#position-text")).to_contain_text("accuracy ±12 m")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert page.url.endswith("/report?lang=en")
+    page.reload()
+    expect(page.locator("#submit")).to_have_text("Report")
+
+
+def test_poor_accuracy_is_warned_and_a_point_moved_on_the_map_is_sent_without_it(inspector_phone: Page, conn):
+    page = inspector_phone
+    page.context.set_geolocation({**POSITION, "accuracy": 180})
+    expect(page.locator("#accuracy-warning")).to_contain_text("超过 50 米")
+    page.wait_for_function("document.querySelector('#map canvas') !== null")
+    # A tap on the map moves the point (the marker follows) and drops the GPS accuracy.
+    page.locator("#map canvas").click(position={"x": 60, "y": 60})
+    expect(page.locator("#position-text")).to_contain_text("已手动调整位置")
+    expect(page.locator("#accuracy-warning")).to_be_hidden()
+    file_report(page, "手动定位的上报")
+    expect(page.locator("#form-message")).to_contain_text("已上报")
+    [filed] = reports_by(conn, "手动定位的上报")
+    assert filed["accuracy_m"] is None
+    assert (round(filed["lon"], 4), round(filed["lat"], 4)) != (103.3105, 29.8712)
