@@ -45,7 +45,7 @@ from shapely.validation import explain_validity
 
 from server.errors import ImportFailed
 from server.importers.geofile import GeoFile, read_geofile
-from server.importers.problems import Problems
+from server.importers.problems import BadValue, Problems
 
 LEVEL_DEPTHS = {"county": 1, "township": 2, "village": 3, "grid": 4, "microgrid": 5}
 LEVEL_BY_DEPTH = {depth: level for level, depth in LEVEL_DEPTHS.items()}
@@ -112,15 +112,6 @@ class GridFeature:
     @property
     def label(self) -> str:
         return f"feature {self.number} (code {self.code})"
-
-
-class FeatureProblem(Exception):
-    """One attribute of one feature is unusable; collected, then reported with the others."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
 
 
 def import_grids(
@@ -201,7 +192,7 @@ def _parse_features(
                 population=_count(row["population"], "population"),
                 geom=_geometry(wkb, geofile),
             )
-        except FeatureProblem as problem:
+        except BadValue as problem:
             problems.add(label, problem.field, problem.reason)
             continue
         if feature.code in first_by_code:
@@ -225,17 +216,15 @@ def _text(raw: Any) -> str | None:
 def _required_text(raw: Any, field: str) -> str:
     text = _text(raw)
     if text is None:
-        raise FeatureProblem(field, f"the {field} is missing")
+        raise BadValue(field, f"the {field} is missing")
     return text
 
 
 def _code(text: str | None, field: str) -> str:
     if text is None:
-        raise FeatureProblem(field, f"the {field} is missing")
+        raise BadValue(field, f"the {field} is missing")
     if len(text) > MAX_CODE_LENGTH or not set(text) <= CODE_CHARACTERS:
-        raise FeatureProblem(
-            field, f"the {field} {text!r} is not a code (1-{MAX_CODE_LENGTH} of A-Z a-z 0-9 _ -)"
-        )
+        raise BadValue(field, f"the {field} {text!r} is not a code (1-{MAX_CODE_LENGTH} of A-Z a-z 0-9 _ -)")
     return text
 
 
@@ -250,7 +239,7 @@ def _level(raw: Any) -> str | None:
         return None
     level = LEVEL_NAMES.get(text.lower())
     if level is None:
-        raise FeatureProblem(
+        raise BadValue(
             "level",
             f"unknown level {text!r}; use one of {', '.join(LEVEL_DEPTHS)} (or 县, 乡镇, 村, 网格, 微网格)",
         )
@@ -264,9 +253,9 @@ def _count(raw: Any, field: str) -> int | None:
     try:
         number = int(text)
     except ValueError:
-        raise FeatureProblem(field, f"{field} must be a whole number, not {text!r}") from None
+        raise BadValue(field, f"{field} must be a whole number, not {text!r}") from None
     if not 0 <= number <= MAX_COUNT:
-        raise FeatureProblem(field, f"{field} must be between 0 and {MAX_COUNT}, not {number}")
+        raise BadValue(field, f"{field} must be between 0 and {MAX_COUNT}, not {number}")
     return number
 
 
@@ -274,28 +263,28 @@ def _geometry(wkb: bytes | None, geofile: GeoFile) -> MultiPolygon:
     """The feature's polygons in lon/lat: reprojected, checked, and refused rather than repaired."""
     if wkb is None:
         said = f" (the reader said: {geofile.reader_warnings[0]})" if geofile.reader_warnings else ""
-        raise FeatureProblem("geometry", f"no geometry, or one that cannot be read{said}")
+        raise BadValue("geometry", f"no geometry, or one that cannot be read{said}")
     try:
         geom = shapely.force_2d(shapely.from_wkb(wkb))
     except shapely.errors.GEOSException as error:
-        raise FeatureProblem("geometry", f"broken geometry: {error}") from None
+        raise BadValue("geometry", f"broken geometry: {error}") from None
     if geom.is_empty:
-        raise FeatureProblem("geometry", "empty geometry")
+        raise BadValue("geometry", "empty geometry")
     if isinstance(geom, Polygon):
         geom = MultiPolygon([geom])
     elif not isinstance(geom, MultiPolygon):
-        raise FeatureProblem("geometry", f"a {geom.geom_type} is not an area: grids are polygons")
+        raise BadValue("geometry", f"a {geom.geom_type} is not an area: grids are polygons")
     if geofile.to_wgs84 is not None:
         geom = shapely.transform(geom, geofile.to_wgs84)
     xmin, ymin, xmax, ymax = geom.bounds
     if not (-180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90):
-        raise FeatureProblem(
+        raise BadValue(
             "geometry",
             f"coordinates around ({xmin:.6g}, {ymin:.6g}) are not longitude/latitude after "
             "reprojection: is the file's coordinate reference system right? (--source-crs)",
         )
     if not geom.is_valid:
-        raise FeatureProblem("geometry", f"invalid geometry: {explain_validity(geom)}")
+        raise BadValue("geometry", f"invalid geometry: {explain_validity(geom)}")
     return geom
 
 

@@ -37,7 +37,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from server.errors import ImportFailed
-from server.importers.problems import Problems
+from server.importers.problems import BadValue, Problems
 
 # China has kept UTC+8 without daylight saving since 1991.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
@@ -61,13 +61,6 @@ class Record:
     properties: dict[str, Any]
 
 
-class RowProblem(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
-
-
 def import_incidents(conn: psycopg.Connection, *, path: Path) -> int:
     """Add the incidents in ``path``; return how many were added."""
     path = Path(path)
@@ -86,7 +79,7 @@ def import_incidents(conn: psycopg.Connection, *, path: Path) -> int:
             for record in records:
                 try:
                     copy.write_row(_checked(record))
-                except RowProblem as problem:
+                except BadValue as problem:
                     problems.add(record.where, problem.field, problem.reason)
         problems.raise_if_any()
 
@@ -185,25 +178,25 @@ def _check_columns(
 
 
 def _checked(record: Record) -> tuple:
-    """The record as a row of the staging table; RowProblem when a value is unusable."""
+    """The record as a row of the staging table; BadValue when a value is unusable."""
     p = record.properties
     if "_extra" in p:
-        raise RowProblem("row", f"more values than columns: {p['_extra']!r}")
+        raise BadValue("row", f"more values than columns: {p['_extra']!r}")
     if isinstance(record.lon, _NotAPoint):
         kind = record.lon.geometry.get("type") if isinstance(record.lon.geometry, dict) else None
-        raise RowProblem("geometry", f"a {kind} is not a Point" if kind else "no geometry")
+        raise BadValue("geometry", f"a {kind} is not a Point" if kind else "no geometry")
     description = _text(p.get("description")) or ""
     if len(description) > MAX_DESCRIPTION:
-        raise RowProblem("description", f"the description is longer than {MAX_DESCRIPTION} characters")
+        raise BadValue("description", f"the description is longer than {MAX_DESCRIPTION} characters")
     category = _text(p.get("category"))
     if category is None:
-        raise RowProblem("category", "the category is missing")
+        raise BadValue("category", "the category is missing")
     channel = _text(p.get("channel")) or "import"
     if channel not in CHANNELS:
-        raise RowProblem("channel", f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
+        raise BadValue("channel", f"unknown channel {channel!r}; use one of {', '.join(CHANNELS)}")
     priority = _text(p.get("priority"))
     if priority is not None and priority not in PRIORITIES:
-        raise RowProblem("priority", f"unknown priority {priority!r}; use one of {', '.join(PRIORITIES)}")
+        raise BadValue("priority", f"unknown priority {priority!r}; use one of {', '.join(PRIORITIES)}")
     accuracy = _number(p.get("accuracy_m"), "accuracy_m", low=0, high=MAX_ACCURACY_M)
     return (
         record.number,
@@ -229,14 +222,14 @@ def _number(raw: Any, field: str, *, low: float, high: float, required: bool = F
     text = _text(raw)
     if text is None:
         if required:
-            raise RowProblem(field, f"{field} is missing")
+            raise BadValue(field, f"{field} is missing")
         return None
     try:
         number = float(text)
     except ValueError:
-        raise RowProblem(field, f"{field} must be a number, not {text!r}") from None
+        raise BadValue(field, f"{field} must be a number, not {text!r}") from None
     if not (math.isfinite(number) and low <= number <= high):
-        raise RowProblem(field, f"{field} must be between {low} and {high}, not {text}")
+        raise BadValue(field, f"{field} must be between {low} and {high}, not {text}")
     return number
 
 
@@ -247,13 +240,13 @@ def _reported_at(raw: Any) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("/", "-"))
     except ValueError:
-        raise RowProblem(
+        raise BadValue(
             "reported_at", f"reported_at {text!r} is not a date and time like 2026-06-01 08:30"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=CHINA_STANDARD_TIME)
     if moment > datetime.now(UTC):
-        raise RowProblem("reported_at", f"reported_at {text} is in the future")
+        raise BadValue("reported_at", f"reported_at {text} is in the future")
     return moment
 
 

@@ -14,6 +14,15 @@ from server.errors import ImportFailed
 SHOWN_PROBLEMS = 20
 
 
+class BadValue(Exception):
+    """One value of one feature or row is unusable: noted with the others, then reported."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Problem:
     where: str  # e.g. "feature 3 (code 511423001)" or "row 7"
