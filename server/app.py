@@ -9,6 +9,7 @@ from flask import Flask
 from server import auth, db, errors, health, tiles, vendor
 from server.grids import views as grid_views
 from server.incidents import views as incident_views
+from server.openapi import blueprint as openapi_blueprint
 from server.report import views as report_views
 from server.settings import Settings
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(tiles.blueprint)
     app.register_blueprint(grid_views.blueprint)
     app.register_blueprint(incident_views.blueprint)
+    app.register_blueprint(openapi_blueprint)
     app.register_blueprint(report_views.blueprint)
 
     from dashboard import init_dashboard

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint
 
 from server import clock, http_input
 from server.auth import require_user
 from server.db import get_db
+from server.geojson import geojson_response
 from server.grids import service
 from server.pagination import decode_cursor, encode_cursor, page_links
 
@@ -42,7 +43,7 @@ def list_grids():
             conn, where=where, limit=limit, after=after[0] if after else None
         )
     next_cursor = encode_cursor([next_code], purpose=CURSOR_PURPOSE) if next_code else None
-    return jsonify(
+    return geojson_response(
         {
             "type": "FeatureCollection",
             "features": [as_feature(row) for row in rows],
@@ -59,4 +60,4 @@ def get_grid(code: str):
     checked = http_input.code({"code": code}, "code")
     with get_db().connection() as conn:
         grid = service.get_grid(conn, code=checked, now=clock.now(), simplify=_simplify(args))
-    return jsonify(as_feature(grid))
+    return geojson_response(as_feature(grid))

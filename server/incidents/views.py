@@ -10,6 +10,7 @@ from server import clock, http_input
 from server.auth import require_user
 from server.db import get_db
 from server.errors import InvalidInput
+from server.geojson import geojson_response
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, clean_photo
 from server.pagination import decode_cursor, encode_cursor, page_links
@@ -96,7 +97,7 @@ def list_incidents():
         "numberReturned": len(rows),
         "links": page_links("incidents.list_incidents", next_cursor),
     }
-    return jsonify(body)
+    return geojson_response(body)
 
 
 @blueprint.get("/incidents/<int:incident_id>")
@@ -104,7 +105,7 @@ def get_incident(incident_id: int):
     user = require_user()
     with get_db().connection() as conn:
         incident = service.get_incident(conn, user=user, incident_id=incident_id, now=clock.now())
-    return jsonify(as_feature(incident))
+    return geojson_response(as_feature(incident))
 
 
 @blueprint.get("/incidents/<int:incident_id>/photos/<int:photo_id>")
@@ -145,8 +146,7 @@ def file_incident():
     body = as_feature(result.incident)
     body["possible_duplicates"] = _json_ready(result.possible_duplicates)
     body["photo_locations"] = result.photo_locations
-    response = jsonify(body)
-    response.status_code = 200 if result.replayed else 201
+    response = geojson_response(body, 200 if result.replayed else 201)
     response.headers["Location"] = url_for("incidents.get_incident", incident_id=result.incident["id"])
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -169,7 +169,7 @@ def perform(incident_id: int, action: str):
         incident = service.perform(
             conn, user=user, incident_id=incident_id, action=action, now=clock.now(), given=given
         )
-    return jsonify(as_feature(incident))
+    return geojson_response(as_feature(incident))
 
 
 # -- reference data ----------------------------------------------------------------------------

@@ -1,0 +1,557 @@
+"""The OpenAPI 3 description of ``/api/v1`` (hand-written beside the views it describes; the
+schemathesis run in the tests checks that responses match it) and a local docs page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from server.incidents import service, workflow
+from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
+from server.openapi_page import DOCS_PAGE
+
+blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict) -> dict:
+    return {**schema, "nullable": True}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(code): {"$ref": f"#/components/responses/E{code}"} for code in codes}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _geojson(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/geo+json": {"schema": schema}}}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_STRING = {"type": "string"}
+_TIME = {"type": "string", "format": "date-time"}
+_CODE = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"}
+_BBOX = {
+    "type": "string",
+    "description": "minlon,minlat,maxlon,maxlat (WGS84)",
+    "example": "103.3,29.85,103.4,29.95",
+}
+_CURSOR = _query("cursor", _STRING, "Opaque cursor from a 'next' link; do not build one.")
+
+_LINK = {
+    "type": "object",
+    "required": ["rel", "href"],
+    "properties": {"rel": _STRING, "type": _STRING, "href": _STRING},
+}
+
+_EVENT = {
+    "type": "object",
+    "required": ["id", "at", "action"],
+    "properties": {
+        "id": {"type": "integer"},
+        "at": _TIME,
+        "action": _STRING,
+        "from_status": _nullable(_STRING),
+        "to_status": _nullable(_STRING),
+        "note": _nullable(_STRING),
+        "data": _nullable({"type": "object"}),
+        "actor": _nullable(_STRING),
+        "actor_name": _nullable(_STRING),
+        "actor_role": _nullable(_STRING),
+    },
+}
+
+_INCIDENT_PROPERTIES = {
+    "type": "object",
+    "required": ["id", "status", "category", "grid", "reported_at", "handling_level"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": list(workflow.STATUSES)},
+        "category": _STRING,
+        "category_name_zh": _STRING,
+        "category_name_en": _STRING,
+        "grid": _STRING,
+        "grid_name_zh": _STRING,
+        "accuracy_m": _nullable({"type": "number"}),
+        "description": _STRING,
+        "channel": {"type": "string", "enum": list(service.CHANNELS)},
+        "priority": {"type": "string", "enum": list(service.PRIORITIES)},
+        "department": _nullable(_STRING),
+        "handling_level": {"type": "string", "enum": list(workflow.HANDLING_LEVELS)},
+        "self_handled": {"type": "boolean"},
+        "rework_count": {"type": "integer"},
+        "extension_count": {"type": "integer"},
+        "duplicate_of": _nullable({"type": "integer"}),
+        "reporter_id": _nullable({"type": "integer"}),
+        "reporter_name": _nullable({"type": "string", "description": "operators and admins only"}),
+        "reporter_phone": _nullable({"type": "string", "description": "operators and admins only"}),
+        **{
+            column: _nullable(_TIME)
+            for column in (
+                "accepted_at",
+                "rejected_at",
+                "dispatched_at",
+                "due_at",
+                "resolved_at",
+                "verified_at",
+                "closed_at",
+                "rated_at",
+            )
+        },
+        "reported_at": _TIME,
+        "updated_at": _TIME,
+        "rating": _nullable({"type": "integer", "minimum": 1, "maximum": 5}),
+        "overdue": {"type": "boolean"},
+        "warning": _nullable({"type": "string", "enum": ["green", "yellow", "red"]}),
+        "events": {"type": "array", "items": _EVENT, "description": "one incident only"},
+        "photos": {"type": "array", "items": {"type": "object"}, "description": "one incident only"},
+        "allowed_actions": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(workflow.TRANSITIONS)},
+            "description": "one incident only: what the caller may do now",
+        },
+    },
+}
+
+_POINT = {
+    "type": "object",
+    "required": ["type", "coordinates"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Point"]},
+        "coordinates": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    },
+}
+
+_FILING_FIELDS = {
+    "type": "object",
+    "required": ["lon", "lat", "category"],
+    "properties": {
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "crs": {"type": "string", "enum": list(service.CRS_OPTIONS), "default": "wgs84"},
+        "category": {"type": "string", "description": "a category code (GET /categories)"},
+        "description": {"type": "string", "maxLength": 4000},
+        "accuracy_m": {"type": "number", "minimum": 0, "maximum": 99999},
+        "priority": {"type": "string", "enum": list(service.PRIORITIES)},
+        "channel": {"type": "string", "enum": list(service.CHANNELS), "description": "operators only"},
+        "reporter_name": {"type": "string", "maxLength": 100},
+        "reporter_phone": {"type": "string", "maxLength": 40},
+    },
+}
+
+_ACTION_FIELDS = {
+    "type": "object",
+    "properties": {
+        "note": {"type": "string", "maxLength": 2000},
+        "department": {"type": "string", "description": "dispatch: a department code"},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+        "due_at": {"type": "string", "format": "date-time", "description": "extend: the new due time"},
+        "duplicate_of": {"type": "integer", "minimum": 1},
+    },
+}
+
+_GRID_PROPERTIES = {
+    "type": "object",
+    "required": ["code", "level", "name_zh"],
+    "properties": {
+        "code": _STRING,
+        "level": {"type": "string", "enum": ["county", "township", "village", "grid", "microgrid"]},
+        "parent": _nullable(_STRING),
+        "name_zh": _STRING,
+        "name_en": _nullable(_STRING),
+        "households": _nullable({"type": "integer"}),
+        "population": _nullable({"type": "integer"}),
+        "has_member": {"type": "boolean"},
+        "member_name": _nullable(_STRING),
+        "ancestors": {"type": "array", "items": {"type": "object"}, "description": "one grid only"},
+        "kpis": {"type": "object", "description": "one grid only"},
+    },
+}
+
+
+def _feature(properties: dict, geometry: dict, id_schema: dict) -> dict:
+    return {
+        "type": "object",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": id_schema,
+            "geometry": geometry,
+            "properties": properties,
+        },
+    }
+
+
+def _collection(feature: str) -> dict:
+    return {
+        "type": "object",
+        "required": ["type", "features", "numberReturned", "links"],
+        "properties": {
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": {"type": "array", "items": _ref(feature)},
+            "numberReturned": {"type": "integer"},
+            "links": {"type": "array", "items": _LINK},
+        },
+    }
+
+
+def build_document() -> dict:
+    incident_id = {"name": "incident_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    secured = [{"bearer": []}, {"session": []}]
+    paths = {
+        "/auth/login": {
+            "post": {
+                "summary": "Log in with a password: sets the session cookie and returns a CSRF token",
+                "security": [],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        media: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["username", "password"],
+                                "properties": {"username": _STRING, "password": _STRING},
+                            }
+                        }
+                        for media in ("application/json", "application/x-www-form-urlencoded")
+                    },
+                },
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["user", "csrf_token"],
+                            "properties": {"user": _ref("Me"), "csrf_token": _STRING},
+                        }
+                    ),
+                    **_errors(400, 401, 429),
+                },
+            }
+        },
+        "/auth/logout": {
+            "post": {"summary": "End the session", "responses": {"204": {"description": "done"}}}
+        },
+        "/auth/tokens": {
+            "post": {
+                "summary": "A new API token for the caller (shown once)",
+                "security": secured,
+                "responses": {
+                    "201": _json({"type": "object", "required": ["token"], "properties": {"token": _STRING}}),
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/users/me": {
+            "get": {
+                "summary": "The caller, with department and the grids they hold",
+                "security": secured,
+                "responses": {"200": _json(_ref("Me")), **_errors(401)},
+            }
+        },
+        "/grids": {
+            "get": {
+                "summary": "Grids as GeoJSON, ordered by code",
+                "security": secured,
+                "parameters": [
+                    _query(
+                        "level",
+                        {"type": "string", "enum": list(_GRID_PROPERTIES["properties"]["level"]["enum"])},
+                        "Only this level",
+                    ),
+                    _query("parent", _CODE, "Only the children of this grid code"),
+                    _query("bbox", _BBOX, "Only grids intersecting this box"),
+                    _query(
+                        "simplify",
+                        {"type": "number", "minimum": 1e-7, "maximum": 0.1},
+                        "Simplify geometry (degrees)",
+                    ),
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
+                        "Page size",
+                    ),
+                    _CURSOR,
+                ],
+                "responses": {"200": _geojson(_collection("Grid")), **_errors(400, 401)},
+            }
+        },
+        "/grids/{code}": {
+            "get": {
+                "summary": "One grid with its ancestors and KPIs (over it and everything below it)",
+                "security": secured,
+                "parameters": [
+                    {"name": "code", "in": "path", "required": True, "schema": _STRING},
+                    _query(
+                        "simplify", {"type": "number", "minimum": 1e-7, "maximum": 0.1}, "Simplify geometry"
+                    ),
+                ],
+                "responses": {"200": _geojson(_ref("Grid")), **_errors(400, 401, 404)},
+            }
+        },
+        "/categories": {
+            "get": {
+                "summary": "Incident categories with time limits and default departments",
+                "security": secured,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["categories"],
+                            "properties": {"categories": {"type": "array", "items": {"type": "object"}}},
+                        }
+                    ),
+                    **_errors(401),
+                },
+            }
+        },
+        "/departments": {
+            "get": {
+                "summary": "Departments that handle dispatched incidents",
+                "security": secured,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["departments"],
+                            "properties": {"departments": {"type": "array", "items": {"type": "object"}}},
+                        }
+                    ),
+                    **_errors(401),
+                },
+            }
+        },
+        "/incidents": {
+            "get": {
+                "summary": "Incidents the caller may see, newest first; cursor paging via links[rel=next]",
+                "security": secured,
+                "parameters": [
+                    _query("bbox", _BBOX, "Only incidents in this box"),
+                    _query("grid", _CODE, "Only incidents in this grid or below it"),
+                    _query("category", _STRING, "Category codes, comma-separated"),
+                    _query("status", _STRING, "Statuses, comma-separated: " + ", ".join(workflow.STATUSES)),
+                    _query("reported_after", _TIME, "Reported at or after (ISO 8601 with offset)"),
+                    _query("reported_before", _TIME, "Reported before (ISO 8601 with offset)"),
+                    _query("overdue", {"type": "string", "enum": ["true", "false"]}, "Overdue or not"),
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                        "Page size",
+                    ),
+                    _CURSOR,
+                ],
+                "responses": {"200": _geojson(_collection("Incident")), **_errors(400, 401)},
+            },
+            "post": {
+                "summary": "File an incident (JSON, or multipart with photos under 'photos')",
+                "security": secured,
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "description": "A retry with the same key returns the first incident (200)",
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": _FILING_FIELDS},
+                        "multipart/form-data": {
+                            "schema": {
+                                **_FILING_FIELDS,
+                                "properties": {
+                                    **_FILING_FIELDS["properties"],
+                                    "photos": {
+                                        "type": "array",
+                                        "maxItems": MAX_PHOTOS,
+                                        "items": {"type": "string", "format": "binary"},
+                                        "description": f"JPEG/PNG/WebP, at most {MAX_PHOTO_BYTES} bytes",
+                                    },
+                                },
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "201": _geojson(_ref("FiledIncident"), "Filed"),
+                    "200": _geojson(_ref("FiledIncident"), "An earlier filing with the same Idempotency-Key"),
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            },
+        },
+        "/incidents/{incident_id}": {
+            "get": {
+                "summary": "One incident with its event log, photos and the actions the caller may take now",
+                "security": secured,
+                "parameters": [incident_id],
+                "responses": {"200": _geojson(_ref("Incident")), **_errors(401, 404)},
+            }
+        },
+        "/incidents/{incident_id}/photos/{photo_id}": {
+            "get": {
+                "summary": "A photo (EXIF removed)",
+                "security": secured,
+                "parameters": [
+                    incident_id,
+                    {"name": "photo_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the image",
+                        "content": {t: {} for t in ("image/jpeg", "image/png", "image/webp")},
+                    },
+                    **_errors(401, 404),
+                },
+            }
+        },
+        "/incidents/{incident_id}/actions/{action}": {
+            "post": {
+                "summary": "Take a workflow action (see docs/workflow.md)",
+                "security": secured,
+                "parameters": [
+                    incident_id,
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(workflow.TRANSITIONS)},
+                    },
+                ],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {"schema": _ACTION_FIELDS},
+                        "multipart/form-data": {
+                            "schema": {
+                                **_ACTION_FIELDS,
+                                "properties": {
+                                    **_ACTION_FIELDS["properties"],
+                                    "photos": {
+                                        "type": "array",
+                                        "items": {"type": "string", "format": "binary"},
+                                    },
+                                },
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "200": _geojson(_ref("Incident")),
+                    **_errors(400, 401, 403, 404, 409, 413, 422),
+                },
+            }
+        },
+    }
+    error_schema = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "field"],
+                "properties": {
+                    "code": _STRING,
+                    "message": _STRING,
+                    "field": _nullable(_STRING),
+                    "allowed_actions": {"type": "array", "items": _STRING},
+                    "status": _STRING,
+                    "retry_after": {"type": "integer"},
+                },
+            }
+        },
+    }
+    descriptions = {
+        400: "Malformed input; error.field names it",
+        401: "Not authenticated",
+        403: "Not allowed for this role or outside the caller's grids/department (or no CSRF proof)",
+        404: "Not found, or not visible to the caller",
+        409: "Not possible in the current state; error.allowed_actions lists what is",
+        413: "Too large",
+        422: "Well-formed but refused (unknown category, point outside the county...)",
+        429: "Too many failed logins",
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "gridwatch API",
+            "version": "1",
+            "description": "网格化管理 — incidents, grids and the workflow of a county grid center. "
+            "See docs/api.md and docs/workflow.md.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "gridwatch users create / auth/tokens",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "session",
+                    "description": "From /auth/login; changes need the X-CSRF-Token header",
+                },
+            },
+            "schemas": {
+                "Error": error_schema,
+                "Me": {
+                    "type": "object",
+                    "required": ["id", "username", "role", "grids"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "username": _STRING,
+                        "display_name": _STRING,
+                        "role": {
+                            "type": "string",
+                            "enum": ["inspector", "operator", "department", "leader", "admin"],
+                        },
+                        "department": _nullable(_STRING),
+                        "grids": {"type": "array", "items": _STRING},
+                        "csrf_token": _STRING,
+                    },
+                },
+                "Incident": _feature(_INCIDENT_PROPERTIES, _POINT, {"type": "integer"}),
+                "FiledIncident": {
+                    "allOf": [
+                        _ref("Incident"),
+                        {
+                            "type": "object",
+                            "required": ["possible_duplicates", "photo_locations"],
+                            "properties": {
+                                "possible_duplicates": {"type": "array", "items": {"type": "object"}},
+                                "photo_locations": {"type": "array", "items": {"type": "object"}},
+                            },
+                        },
+                    ]
+                },
+                "Grid": _feature(_GRID_PROPERTIES, {"type": "object"}, {"type": "string"}),
+            },
+            "responses": {
+                f"E{code}": _json(_ref("Error"), description) for code, description in descriptions.items()
+            },
+        },
+    }
+
+
+@blueprint.get("/openapi.json")
+def openapi_document():
+    response = jsonify(build_document())
+    response.mimetype = "application/vnd.oai.openapi+json"
+    return response
+
+
+@blueprint.get("/docs")
+def docs_page():
+    return Response(DOCS_PAGE, mimetype="text/html")
