@@ -195,8 +195,9 @@ class ChangeListener:
                     self.cache.enabled = True
                     self.ready.set()
                     while not self.is_closed():
-                        for note in conn.notifies(timeout=1.0):
-                            self.handle(conn, note.payload)
+                        # The generator holds the connection: leave it before querying.
+                        for payload in [n.payload for n in conn.notifies(timeout=1.0, stop_after=1)]:
+                            self.handle(conn, payload)
             except Exception:  # the database went away or restarted: forget everything, retry
                 log.warning("tile change listener lost its connection; retrying", exc_info=True)
             finally:

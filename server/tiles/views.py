@@ -4,6 +4,7 @@ params, SQL in the tiles schema, caching in cache, invalidation in changes."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import time
 
@@ -112,6 +113,8 @@ def tile(names: str, z: str, x: str, y: str):
     entry, cached = service.tile(key, build, min(max_ages) if max_ages else None)
     headers = {
         "X-Tile-Cache": "hit" if cached else "miss",
+        # Which worker process answered: each holds its own cache (tests, debugging).
+        "X-Tile-Worker": str(os.getpid()),
         "ETag": f'"{entry.etag}"',
         "Cache-Control": _cache_control(role),
         "Vary": "Accept-Encoding, Authorization, Cookie",

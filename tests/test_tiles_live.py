@@ -1,0 +1,217 @@
+"""Tiles over real HTTP: GDAL reads a tile URL, cached tiles are dropped when an incident is filed
+(in one process and across two gunicorn workers), and the SSE feed announces new incidents."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+from tiles_support import (
+    FAR,
+    NEAR,
+    bearer,
+    decode,
+    file_incident,
+    last_event_id,
+    live_server,
+    tile_of,
+    tile_path,
+    token_for,
+    wait_for_event,
+)
+
+
+def get(base: str, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(base + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_gdal_reads_a_tile_url(app):
+    z, x, y = tile_of(NEAR, 14)
+    with live_server(app) as base:
+        result = subprocess.run(
+            ["ogrinfo", "-ro", "-al", "-q", f"MVT:{base}/tiles/grids,incident_density/{z}/{x}/{y}.mvt"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ | {"GDAL_HTTP_TIMEOUT": "10"},
+        )
+    assert result.returncode == 0, result.stderr
+    assert "Layer name: grids" in result.stdout
+    assert "Layer name: incident_density" in result.stdout
+    assert "code (String) = 511423001001001" in result.stdout
+    assert "sanitation (Integer) = 1" in result.stdout
+
+
+def test_filing_an_incident_drops_exactly_the_tiles_that_hold_it(app, database_url):
+    operator = bearer(token_for(database_url, "operator1"))
+    near = {z: tile_path("incidents", NEAR, z) for z in (8, 12, 16)}
+    near_grids = tile_path("grids", NEAR, 14)
+    far = tile_path("incidents", FAR, 16)
+    far_grids = tile_path("grids", FAR, 14)
+    client = app.test_client()
+    before = {
+        path: client.get(path, headers=operator) for path in [*near.values(), near_grids, far, far_grids]
+    }
+    assert all(r.headers["X-Tile-Cache"] == "miss" for r in before.values())
+    assert client.get(far, headers=operator).headers["X-Tile-Cache"] == "hit"
+
+    incident_id = file_incident(database_url, NEAR)
+    wait_for_event(app, last_event_id(database_url))
+
+    after = {path: client.get(path, headers=operator) for path in [*near.values(), near_grids]}
+    for path, response in after.items():
+        assert response.headers["X-Tile-Cache"] == "miss", path
+        assert response.headers["ETag"] != before[path].headers["ETag"], path
+    points = decode(after[near[16]].data)["incidents"]["features"]
+    assert incident_id in [f["id"] for f in points]
+    cells = decode(after[near[8]].data)["incidents"]["features"]
+    assert sum(f["properties"]["count"] for f in cells) == 9
+    grid = decode(after[near_grids].data)["grids"]["features"][0]
+    assert grid["properties"]["open"] == 2
+    for path in (far, far_grids):
+        response = client.get(path, headers=operator)
+        assert response.headers["X-Tile-Cache"] == "hit", path
+        assert response.headers["ETag"] == before[path].headers["ETag"], path
+
+
+def test_a_state_change_drops_the_tile_too(app, database_url):
+    operator = bearer(token_for(database_url, "operator1"))
+    path = tile_path("incidents", NEAR, 16)
+    client = app.test_client()
+    first = client.get(path, headers=operator)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE incidents SET status = 'accepted', accepted_at = reported_at + interval '1 hour'"
+            " WHERE ST_DWithin(geom, ST_SetSRID(ST_MakePoint(103.3125, 29.875), 4326), 1e-9)"
+        )
+    wait_for_event(app, last_event_id(database_url))
+    second = client.get(path, headers=operator)
+    assert second.headers["ETag"] != first.headers["ETag"]
+    assert [f["properties"]["status"] for f in decode(second.data)["incidents"]["features"]] == ["accepted"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_worker_processes_both_drop_the_tile(database_url, tmp_path: Path):
+    port = _free_port()
+    env = os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(tmp_path)}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "server.app:create_app()", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+        + ["--worker-class", "gthread", "--threads", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    operator = bearer(token_for(database_url, "operator1"))
+    path = tile_path("incidents", NEAR, 16)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, headers, _ = get(base, path, operator)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+                time.sleep(0.2)
+        # Until each worker process (named by X-Tile-Worker) serves the tile from its own cache.
+        cached_by = set()
+        old_etags = set()
+        while len(cached_by) < 2:
+            status, headers, _ = get(base, path, {**operator, "Connection": "close"})
+            old_etags.add(headers["ETag"])
+            if headers["X-Tile-Cache"] == "hit":
+                cached_by.add(headers["X-Tile-Worker"])
+            assert time.monotonic() < deadline, "the two workers did not both cache the tile"
+        assert status == 200 and len(old_etags) == 1
+
+        incident_id = file_incident(database_url, NEAR)
+        new_etag = None
+        deadline = time.monotonic() + 10
+        while new_etag is None:
+            _, headers, body = get(base, path, operator)
+            if headers["ETag"] not in old_etags:
+                new_etag = headers["ETag"]
+                assert incident_id in [f["id"] for f in decode(body)["incidents"]["features"]]
+            assert time.monotonic() < deadline, "no worker dropped the tile"
+        served_by = {}
+        while len(served_by) < 2:
+            _, headers, _ = get(base, path, {**operator, "Connection": "close"})
+            served_by.setdefault(headers["X-Tile-Worker"], set()).add(headers["ETag"])
+            assert time.monotonic() < deadline, "one worker stopped answering"
+        assert all(etags == {new_etag} for etags in served_by.values())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
+
+
+def _read_event(response: http.client.HTTPResponse) -> dict | None:
+    """The next `event: incident` of the stream (skipping comments and retry lines)."""
+    data = None
+    while True:
+        line = response.readline().decode()
+        if line.startswith("data: "):
+            data = json.loads(line[6:])
+        elif line == "\n" and data is not None:
+            return data
+
+
+def test_sse_announces_a_new_incident_within_two_seconds(app, database_url):
+    token = token_for(database_url, "operator1")
+    with live_server(app) as base:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=2)
+        connection.request("GET", "/api/v1/events", headers=bearer(token))
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert response.readline() == b"retry: 2000\n"
+        incident_id = file_incident(database_url, NEAR)
+        event = _read_event(response)  # the socket times out after 2 s
+        connection.close()
+    assert event["kind"] == "created" and event["incident_id"] == incident_id
+    z, x, y = tile_of(NEAR, 16)
+    assert f"{z}/{x}/{y}" in event["tiles"]
+
+
+def test_sse_resumes_after_last_event_id(app, database_url):
+    token = token_for(database_url, "operator1")
+    resume_from = last_event_id(database_url)
+    first = file_incident(database_url, NEAR)
+    second = file_incident(database_url, FAR)
+    with live_server(app) as base:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=5)
+        connection.request(
+            "GET", "/api/v1/events", headers={**bearer(token), "Last-Event-ID": str(resume_from)}
+        )
+        response = connection.getresponse()
+        received = [_read_event(response)["incident_id"], _read_event(response)["incident_id"]]
+        connection.close()
+    assert received == [first, second]
+
+
+def test_sse_refuses_anonymous_and_bad_last_event_id(client, database_url):
+    assert client.get("/api/v1/events").status_code == 401
+    operator = bearer(token_for(database_url, "operator1"))
+    response = client.get("/api/v1/events", headers={**operator, "Last-Event-ID": "abc"})
+    assert response.status_code == 400
+    assert response.json["error"]["field"] == "Last-Event-ID"
