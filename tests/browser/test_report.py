@@ -14,8 +14,9 @@ from server.auth.users import set_password
 pytestmark = pytest.mark.browser
 
 PASSWORD = "巡查-correct-horse-7"
-# Inside 511423001001001 (103.300-103.325, 29.85-29.90), a grid inspector1 walks.
-POSITION = {"longitude": 103.3105, "latitude": 29.8712, "accuracy": 12}
+# Inside 511423001001001 (103.300-103.325, 29.85-29.90), a grid inspector1 walks, near its
+# north edge, so the map shows the outline and the next grid (inspector2's).
+POSITION = {"longitude": 103.3105, "latitude": 29.8985, "accuracy": 12}
 PHONE = {"width": 360, "height": 800}
 
 
@@ -57,7 +58,7 @@ def inspector_phone(live_server, page: Page, conn) -> Page:
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button[type=submit]")
     expect(page.locator("#who")).to_have_text("张网格")
-    expect(page.locator("#position-text")).to_contain_text("29.871200, 103.310500 · 精度 ±12 米")
+    expect(page.locator("#position-text")).to_contain_text("29.898500, 103.310500 · 精度 ±12 米")
     expect(page.locator("#category option[value=sanitation]")).to_have_count(1)
     return page
 
@@ -82,7 +83,7 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
     assert filed["grid"] == "511423001001001"
     assert filed["username"] == "inspector1"
     assert filed["category_code"] == "sanitation"
-    assert (round(filed["lon"], 4), round(filed["lat"], 4)) == (103.3105, 29.8712)
+    assert (round(filed["lon"], 4), round(filed["lat"], 4)) == (103.3105, 29.8985)
     assert filed["accuracy_m"] == 12
     assert filed["photos"] == 1
     assert filed["keys"] == 1  # sent with the phone's Idempotency-Key
@@ -168,11 +169,11 @@ def test_poor_accuracy_is_warned_and_a_point_moved_on_the_map_is_sent_without_it
     expect(page.locator("#accuracy-warning")).to_contain_text("超过 50 米")
     page.wait_for_function("document.querySelector('#map canvas') !== null")
     # A tap on the map moves the point (the marker follows) and drops the GPS accuracy.
-    page.locator("#map canvas").click(position={"x": 60, "y": 60})
+    page.locator("#map canvas").click(position={"x": 60, "y": 180})
     expect(page.locator("#position-text")).to_contain_text("已手动调整位置")
     expect(page.locator("#accuracy-warning")).to_be_hidden()
     file_report(page, "手动定位的上报")
     expect(page.locator("#form-message")).to_contain_text("已上报")
     [filed] = reports_by(conn, "手动定位的上报")
     assert filed["accuracy_m"] is None
-    assert (round(filed["lon"], 4), round(filed["lat"], 4)) != (103.3105, 29.8712)
+    assert (round(filed["lon"], 4), round(filed["lat"], 4)) != (103.3105, 29.8985)

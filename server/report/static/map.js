@@ -42,6 +42,7 @@ function supportsWebGL() {
 }
 
 // Returns null when the map cannot be drawn here (no MapLibre, no WebGL).
+// `ownGridCodes()` names the grids to highlight (the user's own, which change with a new login).
 export function createPointMap(container, { ownGridCodes, onMove }) {
   if (!window.maplibregl || !supportsWebGL()) return null;
   container.hidden = false;
@@ -104,7 +105,7 @@ export function createPointMap(container, { ownGridCodes, onMove }) {
   }
 
   function drawGrids(grids) {
-    for (const feature of grids.features) feature.properties.own = ownGridCodes.includes(feature.properties.code);
+    for (const feature of grids.features) feature.properties.own = ownGridCodes().includes(feature.properties.code);
     map.getSource("grids").setData(grids);
   }
 

@@ -25,6 +25,8 @@ const state = {
   point: null, // {lon, lat, accuracy, source: "gps" | "map"}
   map: null,
   flushing: null,
+  flushAgain: false,
+  started: false,
   sending: new Set(),
 };
 state.t = translator(state.language);
@@ -319,28 +321,22 @@ async function send(report) {
   return "refused";
 }
 
-// Sends the current user's waiting reports, oldest first, one at a time; concurrent calls share
-// one run. A report is removed only after the server confirmed it, so a crash or a lost answer
-// means a resend with the same Idempotency-Key, which the server answers with the first incident.
+// Sends the current user's waiting reports, oldest first, one at a time. One run at a time: a call
+// during a run asks for another pass, so a report saved meanwhile does not wait for the next
+// trigger. A report leaves the outbox only once the server confirmed it, so a crash or a lost
+// answer means a resend with the same Idempotency-Key, which the server answers with the first
+// incident.
 function flush() {
-  state.flushing ??= (async () => {
+  if (state.flushing) {
+    state.flushAgain = true;
+    return state.flushing;
+  }
+  state.flushing = (async () => {
     try {
-      const mine = (await listReports()).filter(
-        (report) => report.username === state.me?.username && report.state !== "refused",
-      );
-      // navigator.onLine false is certain (true is only a hope): no request is worth trying.
-      if (mine.length === 0 || !navigator.onLine) return;
-      const me = await loadMe(); // refreshes the CSRF token, and tells whether the session lives
-      if (me === null) return showLogin();
-      for (const report of mine) {
-        state.sending.add(report.key);
-        await renderQueue();
-        const outcome = await send(report);
-        state.sending.delete(report.key);
-        if (outcome === "login") return showLogin();
-        if (outcome === "later") break;
-      }
-      await loadRecent();
+      do {
+        state.flushAgain = false;
+        if (!(await sendWaiting())) break;
+      } while (state.flushAgain);
     } finally {
       state.flushing = null;
       state.sending.clear();
@@ -348,6 +344,33 @@ function flush() {
     }
   })();
   return state.flushing;
+}
+
+// One pass over the outbox; false when sending must stop for now (offline, or no session).
+async function sendWaiting() {
+  const mine = (await listReports()).filter(
+    (report) => report.username === state.me?.username && report.state !== "refused",
+  );
+  if (mine.length === 0) return true;
+  // navigator.onLine false is certain (true is only a hope): no request is worth trying.
+  if (!navigator.onLine) return false;
+  const me = await loadMe(); // refreshes the CSRF token, and tells whether the session lives
+  if (me === null) {
+    showLogin();
+    return false;
+  }
+  for (const report of mine) {
+    state.sending.add(report.key);
+    await renderQueue();
+    const outcome = await send(report);
+    state.sending.delete(report.key);
+    if (outcome === "login") {
+      showLogin();
+      return false;
+    }
+    if (outcome === "later") return false;
+  }
+  return true;
 }
 
 async function renderQueue() {
@@ -456,6 +479,7 @@ function rememberRecent(incident, key) {
   const entry = { ...summary(incident), key };
   state.recent = [entry, ...state.recent.filter((item) => item.id !== entry.id)].slice(0, RECENT_SHOWN);
   remember("recent", state.recent);
+  renderRecent();
 }
 
 // The API has no "filed by me" filter: an inspector's list also holds what others filed in
@@ -511,9 +535,10 @@ async function start(me) {
   $("#login").hidden = true;
   $("#reporter").hidden = false;
   $("#who").textContent = me.display_name;
-  if (!state.map) {
+  if (!state.started) {
+    state.started = true;
     state.map = createPointMap($("#map"), {
-      ownGridCodes: me.grids ?? [],
+      ownGridCodes: () => state.me?.grids ?? [],
       onMove: (lon, lat) => setPoint({ lon, lat, accuracy: null, source: "map" }, { follow: false }),
     });
     watchPosition();
@@ -540,9 +565,11 @@ async function main() {
   $("#report-form").addEventListener("submit", submit);
   $("#use-gps").addEventListener("click", useGps);
   window.addEventListener("offline", renderConnection);
-  window.addEventListener("online", () => {
+  window.addEventListener("online", async () => {
     renderConnection();
-    if (state.me) flush();
+    if (!state.me) return;
+    await flush();
+    await loadRecent();
   });
   setInterval(() => state.me && flush(), RETRY_EVERY_MS);
 
