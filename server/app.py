@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Flask
 
 from server import auth, db, errors, health, tiles, vendor
@@ -11,6 +9,7 @@ from server.grids import views as grid_views
 from server.incidents import views as incident_views
 from server.openapi import blueprint as openapi_blueprint
 from server.report import views as report_views
+from server.secret_key import resolve_secret_key
 from server.settings import Settings
 
 
@@ -18,7 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        SECRET_KEY=resolve_secret_key(settings),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )

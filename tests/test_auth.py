@@ -15,6 +15,7 @@ from server.auth.ratelimit import PER_USERNAME
 from server.auth.users import set_password
 from server.cli import main
 from server.clock import CLOCK_KEY
+from server.settings import Settings
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -192,3 +193,25 @@ def test_demo_accounts_cover_every_role_and_refresh_on_reload(database_url, app)
         "/api/v1/auth/login", json={"username": second[3]["username"], "password": second[3]["password"]}
     )
     assert login.status_code == 200
+
+
+def test_workers_without_a_configured_secret_share_one_kept_in_var(database_url, conn, tmp_path):
+    give_password(conn, "operator1", "pw-shared")
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var")
+    workers = [create_app(settings), create_app(settings)]
+    try:
+        assert workers[0].secret_key == workers[1].secret_key == (tmp_path / "var" / "secret_key").read_text()
+        browser = workers[0].test_client()
+        assert (
+            browser.post(
+                "/api/v1/auth/login", json={"username": "operator1", "password": "pw-shared"}
+            ).status_code
+            == 200
+        )
+        cookie = browser.get_cookie("session")
+        other = workers[1].test_client()
+        other.set_cookie("session", cookie.value)
+        assert other.get("/api/v1/users/me").get_json()["username"] == "operator1"
+    finally:
+        for worker in workers:
+            worker.extensions["gridwatch.db"].close()
