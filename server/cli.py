@@ -140,6 +140,7 @@ def import_() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--layer", help="Layer name in a GeoPackage.")
 @click.option("--source-crs", help="CRS of the coordinates if the file has none or a wrong one: EPSG:4543")
+@click.option("--encoding", help="Text encoding of a Shapefile without .cpg, e.g. GBK.")
 @click.option("--code-field", default="code", show_default=True)
 @click.option("--name-field", default="name", show_default=True, help="Chinese name.")
 # Optional attributes: by default read from the column of the same name when the file has one.
@@ -150,7 +151,12 @@ def import_() -> None:
 @click.option("--population-field", help="[default: population, if present]")
 @click.pass_obj
 def import_grids_command(
-    settings: Settings, path: Path, layer: str | None, source_crs: str | None, **fields: str | None
+    settings: Settings,
+    path: Path,
+    layer: str | None,
+    source_crs: str | None,
+    encoding: str | None,
+    **fields: str | None,
 ) -> None:
     """Import a grid tree from GeoJSON, GeoPackage or Shapefile (docs/importing.md)."""
     from server.importers.grids import GridFieldMap, import_grids
@@ -158,7 +164,9 @@ def import_grids_command(
     field_map = GridFieldMap(**{key.removesuffix("_field"): value for key, value in fields.items()})
     try:
         with psycopg.connect(settings.resolved_database_url()) as conn:
-            count = import_grids(conn=conn, path=path, layer=layer, fields=field_map, source_crs=source_crs)
+            count = import_grids(
+                conn=conn, path=path, layer=layer, fields=field_map, source_crs=source_crs, encoding=encoding
+            )
     except GridwatchError as error:
         fail(f"import failed, nothing was changed: {error.message}")
     click.echo(f"imported {count} grids from {path.name}")

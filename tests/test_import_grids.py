@@ -396,3 +396,55 @@ def test_a_failed_import_leaves_the_callers_transaction_usable(conn, tmp_path):
 
     assert import_grids(conn, path=good) == 5
     assert grid_count(conn) == before + 5
+
+
+def test_the_cli_maps_chinese_column_names_in_a_chinese_layer(database_url, conn, tmp_path):
+    columns = {
+        "网格编码": "code",
+        "网格名称": "name",
+        "上级编码": "parent",
+        "层级": "level",
+        "户数": "households",
+    }
+    path = tmp_path / "中保镇.gpkg"
+    pyogrio.raw.write(
+        path,
+        np.array([shapely.to_wkb(f["geometry"]) for f in TREE], dtype=object),
+        [np.array([f.get(key) for f in TREE], dtype=object) for key in columns.values()],
+        fields=list(columns),
+        geometry_type="Polygon",
+        crs="EPSG:4490",  # CGCS2000 longitude/latitude
+        driver="GPKG",
+        layer="网格",
+    )
+    options = [f"--{key}-field={column}" for column, key in columns.items()]
+
+    result = CliRunner(env={"GRIDWATCH_DATABASE_URL": database_url}).invoke(
+        main, ["import", "grids", str(path), "--layer", "网格", *options]
+    )
+
+    assert result.exit_code == 0, result.output
+    grids = grids_by_code(conn, "511499")
+    assert grids["511499001"]["level"] == "township"
+    assert grids["511499001001002"]["households"] == 45
+    assert_same_shape(grids["511499001001002"]["ewkb"], GRID_2)
+
+
+def test_a_gbk_shapefile_without_cpg_is_read_with_encoding(conn, tmp_path):
+    # Chinese ArcGIS exports often write GBK text and lose the .cpg that says so.
+    path = tmp_path / "gbk.shp"
+    pyogrio.raw.write(
+        path,
+        np.array([shapely.to_wkb(f["geometry"]) for f in TREE], dtype=object),
+        [np.array([f.get(key) for f in TREE], dtype=object) for key in ("code", "name", "parent")],
+        fields=["code", "name", "parent"],
+        geometry_type="Polygon",
+        crs="EPSG:4326",
+        driver="ESRI Shapefile",
+        encoding="GBK",
+    )
+    path.with_suffix(".cpg").unlink()
+
+    assert fails(conn, path, encoding="no-such-encoding").field == "encoding"
+    assert import_grids(conn, path=path, encoding="GBK") == 5
+    assert grids_by_code(conn, "511499")["511499001001001"]["name_zh"] == "第一网格"

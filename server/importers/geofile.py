@@ -7,6 +7,7 @@ problems with single features are the caller's to collect.
 
 from __future__ import annotations
 
+import codecs
 import json
 import warnings
 from collections.abc import Callable
@@ -34,9 +35,15 @@ class GeoFile:
     reader_warnings: list[str]  # what GDAL said while reading (why a geometry is missing)
 
 
-def read_geofile(path: Path, *, layer: str | None, source_crs: str | None) -> GeoFile:
+def read_geofile(path: Path, *, layer: str | None, source_crs: str | None, encoding: str | None) -> GeoFile:
+    """``encoding`` overrides the text encoding GDAL would use (a Shapefile without ``.cpg``)."""
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as error:
+            raise ImportFailed(f"unknown text encoding {encoding!r}", field="encoding") from error
     layer = _choose_layer(path, layer)
-    meta, geometries, values, reader_warnings = _read_layer(path, layer)
+    meta, geometries, values, reader_warnings = _read_layer(path, layer, encoding)
     return GeoFile(
         columns=[str(name) for name in meta["fields"]],
         geometries=geometries,
@@ -67,15 +74,23 @@ def _choose_layer(path: Path, layer: str | None) -> str:
     return layer
 
 
-def _read_layer(path: Path, layer: str) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray], list[str]]:
+def _read_layer(
+    path: Path, layer: str, encoding: str | None
+) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray], list[str]]:
     # GDAL reports unreadable geometries as warnings and returns no geometry for the feature:
     # keep the warnings to tell the user why.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            meta, _fids, geometries, values = pyogrio.raw.read(path, layer=layer)
+            meta, _fids, geometries, values = pyogrio.raw.read(path, layer=layer, encoding=encoding)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as error:
             raise ImportFailed(f"{path.name} cannot be read: {error}", field="path") from error
+        except UnicodeDecodeError as error:
+            raise ImportFailed(
+                f"{path.name}: its text cannot be decoded as {encoding or 'the file says'} ({error}); "
+                "name the encoding with --encoding (GBK for most Chinese Shapefiles without .cpg)",
+                field="encoding",
+            ) from error
     return meta, geometries, values, [str(warning.message) for warning in caught]
 
 

@@ -121,11 +121,12 @@ def import_grids(
     layer: str | None = None,
     fields: GridFieldMap | None = None,
     source_crs: str | None = None,
+    encoding: str | None = None,
 ) -> int:
     """Add the grids in ``path`` to the database; return how many were added."""
     path = Path(path)
     fields = fields or GridFieldMap()
-    geofile = read_geofile(path, layer=layer, source_crs=source_crs)
+    geofile = read_geofile(path, layer=layer, source_crs=source_crs, encoding=encoding)
     columns = _resolve_columns(path, fields, geofile.columns)
 
     problems = Problems(path.name)
