@@ -448,3 +448,11 @@ def test_a_gbk_shapefile_without_cpg_is_read_with_encoding(conn, tmp_path):
     assert fails(conn, path, encoding="no-such-encoding").field == "encoding"
     assert import_grids(conn, path=path, encoding="GBK") == 5
     assert grids_by_code(conn, "511499")["511499001001001"]["name_zh"] == "第一网格"
+
+
+def test_children_of_a_broken_feature_are_not_blamed_for_it(conn, tmp_path):
+    features = [*TREE[:2], {**TREE[2], "geometry": BOWTIE}, *TREE[3:]]
+
+    error = fails(conn, write_geojson(tmp_path / "bad.geojson", features))
+
+    assert "has 1 problem:\n  feature 3 (code 511499001001): invalid geometry" in error.message

@@ -130,10 +130,10 @@ def import_grids(
     columns = _resolve_columns(path, fields, geofile.columns)
 
     problems = Problems(path.name)
-    features = _parse_features(geofile, columns, problems)
+    features, codes_in_file = _parse_features(geofile, columns, problems)
     try:
         with conn.transaction():
-            depths = _check_tree(conn, features, problems)
+            depths = _check_tree(conn, features, codes_in_file, problems)
             problems.raise_if_any()
             return _write(conn, features, depths)
     except psycopg.errors.IntegrityError as error:
@@ -170,7 +170,8 @@ def _resolve_columns(path: Path, fields: GridFieldMap, file_columns: list[str]) 
 
 def _parse_features(
     geofile: GeoFile, columns: dict[str, int | None], problems: Problems
-) -> list[GridFeature]:
+) -> tuple[list[GridFeature], set[str]]:
+    """The usable features, and the codes of all features (a broken one can still be a parent)."""
     features = []
     first_by_code: dict[str, int] = {}
     for index, wkb in enumerate(geofile.geometries):
@@ -179,29 +180,29 @@ def _parse_features(
             attribute: None if column is None else geofile.values[column][index]
             for attribute, column in columns.items()
         }
-        code = _text(row["code"])
-        label = f"feature {number} (code {code})" if code else f"feature {number} (no code)"
+        text = _text(row["code"])
+        label = f"feature {number} (code {text})" if text else f"feature {number} (no code)"
         try:
-            feature = GridFeature(
-                number=number,
-                code=_code(code, "code"),
-                name=_required_text(row["name"], "name"),
-                name_en=_text(row["name_en"]),
-                parent_code=_optional_code(row["parent"], "parent"),
-                level=_level(row["level"]),
-                households=_count(row["households"], "households"),
-                population=_count(row["population"], "population"),
-                geom=_geometry(wkb, geofile),
+            code = _code(text, "code")
+            if code in first_by_code:
+                raise BadValue("code", f"the code is also used by feature {first_by_code[code]}")
+            first_by_code[code] = number
+            features.append(
+                GridFeature(
+                    number=number,
+                    code=code,
+                    name=_required_text(row["name"], "name"),
+                    name_en=_text(row["name_en"]),
+                    parent_code=_optional_code(row["parent"], "parent"),
+                    level=_level(row["level"]),
+                    households=_count(row["households"], "households"),
+                    population=_count(row["population"], "population"),
+                    geom=_geometry(wkb, geofile),
+                )
             )
         except BadValue as problem:
             problems.add(label, problem.field, problem.reason)
-            continue
-        if feature.code in first_by_code:
-            problems.add(label, "code", f"the code is also used by feature {first_by_code[feature.code]}")
-            continue
-        first_by_code[feature.code] = number
-        features.append(feature)
-    return features
+    return features, set(first_by_code)
 
 
 def _text(raw: Any) -> str | None:
@@ -292,7 +293,9 @@ def _geometry(wkb: bytes | None, geofile: GeoFile) -> MultiPolygon:
 # -- the tree ---------------------------------------------------------------------------------
 
 
-def _check_tree(conn: psycopg.Connection, features: list[GridFeature], problems: Problems) -> dict[str, int]:
+def _check_tree(
+    conn: psycopg.Connection, features: list[GridFeature], codes_in_file: set[str], problems: Problems
+) -> dict[str, int]:
     """Check codes and parents against the database and each other; return each code's depth."""
     by_code = {feature.code: feature for feature in features}
     with conn.cursor(row_factory=tuple_row) as cursor:
@@ -300,7 +303,7 @@ def _check_tree(conn: psycopg.Connection, features: list[GridFeature], problems:
             code for (code,) in cursor.execute("SELECT code FROM grids WHERE code = ANY(%s)", [list(by_code)])
         }
         outside_parents = sorted(
-            {f.parent_code for f in features if f.parent_code and f.parent_code not in by_code}
+            {f.parent_code for f in features if f.parent_code and f.parent_code not in codes_in_file}
         )
         database_depths = dict(
             cursor.execute(
@@ -336,6 +339,8 @@ def _check_tree(conn: psycopg.Connection, features: list[GridFeature], problems:
             parent_depth = depth_of(by_code[parent], (*chain, feature.code))
             if parent_depth is None:
                 return None
+        elif parent in codes_in_file:
+            return None  # the parent is in the file but unusable: its own problem is reported
         elif parent in database_depths:
             parent_depth = database_depths[parent]
         else:
