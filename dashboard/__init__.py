@@ -18,6 +18,9 @@ def init_dashboard(server: Flask) -> Dash:
         use_pages=True,
         pages_folder=str(Path(__file__).parent / "pages"),
         serve_locally=True,
+        # MapLibre GL JS for the live map, from npm, served by gridwatch itself (server/vendor.py).
+        external_scripts=["/vendor/maplibre-gl/maplibre-gl.js"],
+        external_stylesheets=["/vendor/maplibre-gl/maplibre-gl.css"],
         title="gridwatch",
         update_title=None,
         # Page layouts query the database; without this Dash calls every one of them on the

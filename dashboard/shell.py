@@ -1,18 +1,27 @@
-"""The frame around every dashboard page: title and language switch.
+"""The frame around every dashboard page: title, navigation, the shared filters (category and
+period), the signed-in user with their role, and the language switch.
 
-A placeholder for the dashboard issue's real shell (navigation, user, filters).
+The filters live in the header, which page navigation never re-renders, and keep their values
+for the browser tab (Dash persistence in session storage), so every page reads the same choice.
+Navigation links carry the language (``?lang=``), the language links keep the current page.
 """
 
 from __future__ import annotations
 
+import dash
 from dash import Dash, Input, Output, dcc, html, page_container
 
+from dashboard import reference
+from dashboard.filters import PERIODS
 from dashboard.i18n import LANGUAGES, language_of_query, translate
+from server.auth import current_user
+from server.db import get_db
 
 # Each language is named in itself, so a reader finds their own whatever the page shows.
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 # The HTML lang attribute also makes browsers pick Simplified Chinese glyphs for CJK text.
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
+PAGES = (("home", "/"), ("map", "/map"), ("queues", "/queues"))
 
 
 def layout():
@@ -20,11 +29,41 @@ def layout():
         dcc.Link(LANGUAGE_NAMES[language], href=f"?lang={language}", id=f"language-{language}")
         for language in LANGUAGES
     ]
+    filters = html.Div(
+        [
+            dcc.Dropdown(
+                id="filter-category",
+                multi=True,
+                persistence=True,
+                persistence_type="session",
+                className="gw-filter gw-filter-category",
+            ),
+            dcc.Dropdown(
+                id="filter-period",
+                # Options from the start (relabelled per language later): a value without its
+                # option would be cleared.
+                options=_period_options("zh"),
+                value="all",
+                clearable=False,
+                searchable=False,
+                persistence=True,
+                persistence_type="session",
+                className="gw-filter gw-filter-period",
+            ),
+        ],
+        className="gw-filters",
+    )
     return html.Div(
         [
             dcc.Location(id="url"),
             html.Header(
-                [html.H1(id="app-title"), html.Nav(switch, className="gw-languages")],
+                [
+                    html.H1(id="app-title"),
+                    html.Nav(id="nav", className="gw-nav"),
+                    filters,
+                    html.Div(id="user-box", className="gw-user"),
+                    html.Nav(switch, className="gw-languages"),
+                ],
                 className="gw-header",
             ),
             page_container,
@@ -33,8 +72,87 @@ def layout():
     )
 
 
+def _period_options(language: str) -> list[dict]:
+    return [{"label": translate(f"period.{key}", language), "value": key} for key in PERIODS]
+
+
+def _nav(pathname: str | None, language: str) -> list:
+    current = pathname or ""
+    links = []
+    for name, path in PAGES:
+        href = dash.get_relative_path(path)
+        active = current.rstrip("/") == href.rstrip("/")
+        links.append(
+            dcc.Link(
+                translate(f"nav.{name}", language),
+                href=f"{href}?lang={language}",
+                id=f"nav-{name}",
+                className="gw-nav-active" if active else None,
+            )
+        )
+    return links
+
+
+def _user_box(language: str, pathname: str | None) -> list:
+    user = current_user()
+    if user is None:
+        login = dash.get_relative_path("/login")
+        return [dcc.Link(translate("user.login", language), href=f"{login}?lang={language}", id="login-link")]
+    return [
+        html.Span(user.display_name, id="user-name"),
+        html.Span(translate(f"role.{user.role}", language), id="user-role", className="gw-role"),
+        html.Button(translate("user.logout", language), id="logout-button", className="gw-link-button"),
+    ]
+
+
+def login_prompt(language: str, path: str):
+    """What a page that needs a signed-in user shows to anyone else."""
+    login = dash.get_relative_path("/login")
+    here = dash.get_relative_path(path)
+    return html.Main(
+        [
+            html.P(translate("login.required", language)),
+            dcc.Link(translate("user.login", language), href=f"{login}?lang={language}&next={here}"),
+        ],
+        id="login-required",
+    )
+
+
 def register_callbacks(app: Dash) -> None:
-    @app.callback(Output("app-title", "children"), Output("shell", "lang"), Input("url", "search"))
-    def follow_language(search: str | None) -> tuple[str, str]:
+    @app.callback(
+        Output("app-title", "children"),
+        Output("shell", "lang"),
+        Output("nav", "children"),
+        Output("user-box", "children"),
+        Output("filter-category", "options"),
+        Output("filter-category", "placeholder"),
+        Output("filter-period", "options"),
+        Input("url", "search"),
+        Input("url", "pathname"),
+    )
+    def follow_language(search: str | None, pathname: str | None):
         language = language_of_query(search)
-        return translate("app.title", language), HTML_LANG[language]
+        with get_db().connection() as conn:
+            categories = reference.categories(conn)
+        return (
+            translate("app.title", language),
+            HTML_LANG[language],
+            _nav(pathname, language),
+            _user_box(language, pathname),
+            reference.options(categories, language),
+            translate("filter.category.all", language),
+            _period_options(language),
+        )
+
+    # Logging out goes through the API (the same session), then reloads the page.
+    app.clientside_callback(
+        """async function (clicks) {
+            if (!clicks) { return window.dash_clientside.no_update; }
+            await fetch("/api/v1/auth/logout", {method: "POST", credentials: "same-origin"});
+            window.location.reload();
+            return window.dash_clientside.no_update;
+        }""",
+        Output("logout-button", "title"),
+        Input("logout-button", "n_clicks"),
+        prevent_initial_call=True,
+    )

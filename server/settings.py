@@ -28,6 +28,14 @@ class Settings(BaseSettings):
 
     secret_key: str | None = None
     default_language: str = Field("zh", pattern="^(zh|en)$")
+    # The dashboard map's raster basemap: an XYZ template such as
+    # "https://t0.tianditu.gov.cn/vec_w/wmts?...&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY" or the
+    # county's own tile server. None (intranets, tests): gridwatch's own outlines and names only.
+    basemap_url: str | None = Field(None, pattern=r"^(https?://|/).*\{z\}.*")
+    basemap_attribution: str = ""
+    # The basemap's coordinate system: wgs84 (also CGCS2000, e.g. Tianditu) or gcj02 (Gaode,
+    # Tencent), over which gridwatch's WGS84 layers are drawn shifted to match.
+    basemap_crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     # The in-process vector tile cache of each worker process (server/tiles/cache.py).
     tile_cache_mb: int = Field(256, ge=1)
 

@@ -1,0 +1,308 @@
+/* The live map of /dashboard/map: MapLibre GL JS (served by gridwatch from /vendor) drawing
+ * gridwatch's own vector tiles, kept live by the change feed /api/v1/events.
+ *
+ * Dash calls these functions as clientside callbacks (dashboard/pages/map.py):
+ *   applyMap     - creates the map in #live-map, or changes its tile URLs (filters) and layer
+ *                  visibility in place, without reloading it;
+ *   markOverdue  - rings the overdue incidents (feature state: the tiles carry no due time);
+ *   followSelection - remembers the incident whose card is open, and flies there.
+ * An event from the feed refetches only the tiles it touched at the shown zoom, then bumps the
+ * Dash store `live-tick` (counters) and `card-refresh` when the open card's incident changed.
+ */
+(function () {
+  "use strict";
+
+  // Sources whose tiles take the category/status/period filters (the grids layer takes none).
+  const FILTERED = ["incidents", "density"];
+  const TILE_ZOOMS = [5, 18];
+  const FLUSH_MS = 150;
+
+  // One live map per page; exposed for the browser tests and bench/dashboard.py.
+  const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
+                overdue: [], selected: null, config: null, idleAt: 0};
+  window.gridwatchLive = live;
+
+  function noUpdate() {
+    return window.dash_clientside.no_update;
+  }
+
+  function filterQuery(filters) {
+    const parts = [];
+    for (const name of ["category", "status"]) {
+      if (filters[name].length) {
+        parts.push(name + "=" + filters[name].map(encodeURIComponent).join(","));
+      }
+    }
+    if (filters.period) {
+      parts.push("period=" + encodeURIComponent(filters.period));
+    }
+    return parts.length ? "?" + parts.join("&") : "";
+  }
+
+  function shifted(lon, lat) {
+    // Over a GCJ-02 basemap everything is drawn shifted; fly to where the point is drawn.
+    const shift = live.config && live.config.shift;
+    return shift ? [lon + shift[0], lat + shift[1]] : [lon, lat];
+  }
+
+  function tileFraction(lon, lat, z) {
+    const n = Math.pow(2, z);
+    const clamped = Math.max(-85.05112878, Math.min(85.05112878, lat));
+    const rad = clamped * Math.PI / 180;
+    return [(lon + 180) / 360 * n, (1 - Math.asinh(Math.tan(rad)) / Math.PI) / 2 * n];
+  }
+
+  function addTilesOfBox(tiles, box, z) {
+    // Polygons are drawn with a buffer beyond their tile: widen by 1/64 tile, as the server does.
+    const margin = 1 / 64;
+    const [x0, y0] = tileFraction(box[0], box[3], z);
+    const [x1, y1] = tileFraction(box[2], box[1], z);
+    const last = Math.pow(2, z) - 1;
+    for (let x = Math.max(0, Math.floor(x0 - margin)); x <= Math.min(last, Math.floor(x1 + margin)); x++) {
+      for (let y = Math.max(0, Math.floor(y0 - margin)); y <= Math.min(last, Math.floor(y1 + margin)); y++) {
+        tiles.set(z + "/" + x + "/" + y, {z: z, x: x, y: y});
+      }
+    }
+  }
+
+  function addTile(tiles, text) {
+    const [z, x, y] = text.split("/").map(Number);
+    tiles.set(text, {z: z, x: x, y: y});
+  }
+
+  function refresh(sourceId, tiles) {
+    if (tiles.size && live.map.getSource(sourceId)) {
+      live.map.refreshTiles(sourceId, Array.from(tiles.values()));
+    }
+  }
+
+  function flush() {
+    live.timer = null;
+    const events = live.pending.splice(0);
+    const map = live.map;
+    if (!map || !events.length) {
+      return;
+    }
+    if (!document.body.contains(map.getContainer())) {
+      destroy();  // the page was left
+      return;
+    }
+    const z = Math.max(TILE_ZOOMS[0], Math.min(TILE_ZOOMS[1], Math.floor(map.getZoom())));
+    const pointTiles = new Map();
+    const gridTiles = new Map();
+    for (const event of events) {
+      if (event.kind === "bulk") {
+        if (event.bbox) {
+          addTilesOfBox(pointTiles, event.bbox, z);
+          addTilesOfBox(gridTiles, event.bbox, z);
+        }
+        continue;
+      }
+      const tile = (event.tiles || []).find((text) => text.startsWith(z + "/"));
+      if (tile) {
+        addTile(pointTiles, tile);
+      }
+      if (event.grids_bbox) {
+        addTilesOfBox(gridTiles, event.grids_bbox, z);
+      }
+    }
+    refresh("incidents", pointTiles);
+    refresh("density", pointTiles);
+    refresh("grids", gridTiles);
+    const last = events[events.length - 1].id;
+    window.dash_clientside.set_props("live-tick", {data: last});
+    if (live.selected !== null && events.some((event) => event.incident_id === live.selected)) {
+      window.dash_clientside.set_props("card-refresh", {data: last});
+    }
+  }
+
+  function listen() {
+    const source = new EventSource("/api/v1/events");
+    source.addEventListener("incident", (message) => {
+      live.pending.push(JSON.parse(message.data));
+      if (live.timer === null) {
+        live.timer = setTimeout(flush, FLUSH_MS);
+      }
+    });
+    live.events = source;
+  }
+
+  function destroy() {
+    if (live.events) {
+      live.events.close();
+      live.events = null;
+    }
+    if (live.map) {
+      live.map.remove();
+      live.map = null;
+    }
+    live.pending = [];
+    live.query = null;
+  }
+
+  function popupContent(lines) {
+    const box = document.createElement("div");
+    box.className = "gw-popup";
+    for (const [index, text] of lines.entries()) {
+      const line = document.createElement(index === 0 ? "strong" : "div");
+      line.textContent = text;
+      box.appendChild(line);
+    }
+    return box;
+  }
+
+  function describeGrid(properties, labels) {
+    const lines = [properties.name];
+    lines.push(labels.open + " " + (properties.open || 0) + " · " + labels.overdue + " " + (properties.overdue || 0));
+    if ("member" in properties || "has_member" in properties) {
+      lines.push(properties.member ? labels.member + " " + properties.member
+                 : (properties.has_member ? labels.member : labels.no_member));
+    }
+    return lines;
+  }
+
+  function describeIncident(properties, config) {
+    if (!("id" in properties)) {
+      return [properties.count + " " + config.labels.incidents];
+    }
+    const category = config.categoryLabels[properties.category] || properties.category;
+    return ["#" + properties.id + " " + category, config.statusLabels[properties.status] || properties.status,
+            config.labels.age + " " + properties.age_h + " " + config.labels.hours];
+  }
+
+  function hoverPopups(map, config) {
+    const popup = new maplibregl.Popup({closeButton: false, closeOnClick: false, maxWidth: "260px"});
+    map.on("mousemove", (event) => {
+      const features = map.queryRenderedFeatures(event.point, {
+        layers: ["incident-points", "incident-cells", "grid-fill"].filter((id) => map.getLayer(id)
+          && map.getLayoutProperty(id, "visibility") !== "none"),
+      });
+      if (!features.length) {
+        popup.remove();
+        map.getCanvas().style.cursor = "";
+        return;
+      }
+      const feature = features[0];
+      const lines = feature.layer.id === "grid-fill" ? describeGrid(feature.properties, config.labels)
+        : describeIncident(feature.properties, config);
+      map.getCanvas().style.cursor = feature.layer.id === "grid-fill" ? "" : "pointer";
+      popup.setLngLat(event.lngLat).setDOMContent(popupContent(lines)).addTo(map);
+    });
+    map.on("mouseout", () => popup.remove());
+  }
+
+  function create(container, config, filters, switches) {
+    destroy();
+    live.config = config;
+    const style = JSON.parse(JSON.stringify(config.style));
+    live.query = filterQuery(filters);
+    for (const [name, source] of Object.entries(style.sources)) {
+      if (source.type === "vector") {
+        live.bases[name] = window.location.origin + source.tiles[0];
+        source.tiles = [live.bases[name] + (FILTERED.includes(name) ? live.query : "")];
+      }
+    }
+    for (const layer of style.layers) {
+      const visibility = layerVisibility(layer.id, switches, config.switches);
+      if (visibility) {
+        layer.layout = Object.assign({}, layer.layout, {visibility: visibility});
+      }
+    }
+    const map = new maplibregl.Map({
+      container: container,
+      style: style,
+      bounds: config.bounds,
+      fitBoundsOptions: {padding: 24},
+      minZoom: 5,
+      maxZoom: 19,
+      attributionControl: {compact: false},
+    });
+    live.map = map;
+    map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-left");
+    map.addControl(new maplibregl.ScaleControl(), "bottom-left");
+    map.on("idle", () => { live.idleAt = performance.now(); });
+    map.on("click", "incident-points", (event) => {
+      window.dash_clientside.set_props("selected-incident", {data: event.features[0].properties.id});
+    });
+    map.on("click", "incident-cells", (event) => {
+      map.easeTo({center: event.lngLat, zoom: Math.min(map.getZoom() + 2, 16)});
+    });
+    hoverPopups(map, config);
+    map.once("load", () => {
+      applyOverdue();
+      if (config.focus) {
+        map.jumpTo({center: shifted(config.focus.lon, config.focus.lat), zoom: 16});
+      }
+    });
+    listen();
+  }
+
+  function layerVisibility(layerId, switches, groups) {
+    for (const [name, ids] of Object.entries(groups)) {
+      if (ids.includes(layerId)) {
+        return switches.includes(name) ? "visible" : "none";
+      }
+    }
+    return null;
+  }
+
+  function update(filters, switches) {
+    const map = live.map;
+    const query = filterQuery(filters);
+    if (query !== live.query) {
+      live.query = query;
+      for (const name of FILTERED) {
+        map.getSource(name).setTiles([live.bases[name] + query]);
+      }
+    }
+    for (const layer of map.getStyle().layers) {
+      const visibility = layerVisibility(layer.id, switches, live.config.switches);
+      if (visibility && map.getLayoutProperty(layer.id, "visibility") !== visibility) {
+        map.setLayoutProperty(layer.id, "visibility", visibility);
+      }
+    }
+  }
+
+  function applyOverdue() {
+    const map = live.map;
+    if (!map || !map.isStyleLoaded()) {
+      return;  // applied on load
+    }
+    const target = {source: "incidents", sourceLayer: "incidents"};
+    map.removeFeatureState(target);
+    for (const id of live.overdue) {
+      map.setFeatureState(Object.assign({id: id}, target), {overdue: true});
+    }
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    gridwatch: {
+      applyMap: function (config, category, periodKey, status, switches) {
+        const container = document.getElementById("live-map");
+        if (!container || !config || !window.maplibregl) {
+          return noUpdate();
+        }
+        const filters = {
+          category: (category || []).slice().sort(),
+          status: (status || []).slice().sort(),
+          period: config.periods[periodKey] || null,
+        };
+        if (!live.map || live.map.getContainer() !== container) {
+          create(container, config, filters, switches || []);
+        } else {
+          update(filters, switches || []);
+        }
+        return noUpdate();
+      },
+      markOverdue: function (ids) {
+        live.overdue = ids || [];
+        applyOverdue();
+        return noUpdate();
+      },
+      followSelection: function (incidentId) {
+        live.selected = incidentId === undefined ? null : incidentId;
+        return noUpdate();
+      },
+    },
+  });
+})();
