@@ -139,7 +139,7 @@ def import_() -> None:
 @import_.command("grids")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--layer", help="Layer name in a GeoPackage.")
-@click.option("--source-crs", help="CRS of the coordinates if the file has none or a wrong one: EPSG:4543")
+@click.option("--source-crs", help="CRS if the file has none or a wrong one: EPSG:4543, GCJ-02, ...")
 @click.option("--encoding", help="Text encoding of a Shapefile without .cpg, e.g. GBK.")
 @click.option("--code-field", default="code", show_default=True)
 @click.option("--name-field", default="name", show_default=True, help="Chinese name.")
@@ -174,14 +174,21 @@ def import_grids_command(
 
 @import_.command("incidents")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--crs",
+    type=click.Choice(["wgs84", "gcj02"]),
+    default="wgs84",
+    show_default=True,
+    help="gcj02: points picked on a Gaode/Tencent map, converted to WGS84.",
+)
 @click.pass_obj
-def import_incidents_command(settings: Settings, path: Path) -> None:
-    """Import incidents from CSV (lon, lat, category, ...) or GeoJSON."""
+def import_incidents_command(settings: Settings, path: Path, crs: str) -> None:
+    """Import incidents from CSV (lon, lat, category, ...) or GeoJSON (docs/importing.md)."""
     from server.importers.incidents import import_incidents
 
     try:
         with psycopg.connect(settings.resolved_database_url()) as conn:
-            count = import_incidents(conn=conn, path=path)
+            count = import_incidents(conn=conn, path=path, crs=crs)
     except GridwatchError as error:
         fail(f"import failed, nothing was changed: {error.message}")
     click.echo(f"imported {count} incidents from {path.name}")

@@ -19,6 +19,7 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, box
 
 from server.cli import main
+from server.coords import wgs84_to_gcj02
 from server.errors import ImportFailed
 from server.importers.grids import GridFieldMap, import_grids
 
@@ -456,3 +457,17 @@ def test_children_of_a_broken_feature_are_not_blamed_for_it(conn, tmp_path):
     error = fails(conn, write_geojson(tmp_path / "bad.geojson", features))
 
     assert "has 1 problem:\n  feature 3 (code 511499001001): invalid geometry" in error.message
+
+
+def test_grids_drawn_on_a_gcj02_basemap_are_converted(conn, tmp_path):
+    shifted = [{**f, "geometry": shapely.transform(f["geometry"], to_gcj02)} for f in TREE]
+
+    assert (
+        import_grids(conn, path=write_geojson(tmp_path / "gaode.geojson", shifted), source_crs="GCJ-02") == 5
+    )
+
+    assert_same_shape(grids_by_code(conn, "511499")["511499001001002"]["ewkb"], GRID_2)
+
+
+def to_gcj02(xy: np.ndarray) -> np.ndarray:
+    return np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1]))

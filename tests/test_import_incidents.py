@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from server.cli import main
+from server.coords import wgs84_to_gcj02
 from server.errors import ImportFailed
 from server.importers.incidents import import_incidents
 
@@ -225,3 +226,20 @@ def test_an_unsupported_file_type_fails(conn, tmp_path):
     path.write_bytes(b"PK")
 
     assert fails(conn, path).field == "path"
+
+
+def test_gcj02_points_are_converted_before_the_grid_is_found(database_url, conn, tmp_path):
+    # 103.324 E lies in grid 511423001001001 (east edge 103.325); its GCJ-02 image, 103.3261 E,
+    # would land in the next grid east if it were stored unconverted.
+    gcj_lon, gcj_lat = (float(v) for v in wgs84_to_gcj02(103.324, 29.86))
+    path = write_csv(tmp_path / "gaode.csv", [f"{gcj_lon},{gcj_lat},sanitation"], header="lon,lat,category\n")
+
+    result = CliRunner(env={"GRIDWATCH_DATABASE_URL": database_url}).invoke(
+        main, ["import", "incidents", str(path), "--crs", "gcj02"]
+    )
+
+    assert result.exit_code == 0, result.output
+    [row] = imported(conn)
+    assert row["grid"] == "511423001001001"
+    assert abs(row["lon"] - 103.324) < 1e-7
+    assert row["data"] == {"file": "gaode.csv", "row": 2, "crs": "gcj02"}

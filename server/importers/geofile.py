@@ -21,9 +21,15 @@ import pyogrio.raw
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError, ProjError
 
+from server.coords import gcj02_to_wgs84
 from server.errors import ImportFailed
 
 PointTransform = Callable[[np.ndarray], np.ndarray]
+
+# GCJ-02 ("Mars coordinates" of Gaode/AMap and Tencent maps) is no CRS PROJ knows: data digitised
+# over such a basemap declares WGS84 but is shifted by hundreds of metres. Named explicitly with
+# --source-crs, it is converted with server.coords.
+GCJ02_NAMES = ("gcj02", "gcj-02")
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ def _declared_crs(path: Path, meta: dict[str, Any]) -> str | None:
 def _transform_to_wgs84(path: Path, *, declared: str | None, source_crs: str | None) -> PointTransform | None:
     """A function reprojecting an (n, 2) coordinate array to lon/lat; None when already lon/lat."""
     given = source_crs or declared
+    if given is not None and given.lower() in GCJ02_NAMES:
+        return _from_gcj02
     if given is None:
         raise ImportFailed(
             f"{path.name} does not say which coordinate reference system it uses: "
@@ -135,3 +143,7 @@ def _transform_to_wgs84(path: Path, *, declared: str | None, source_crs: str | N
         return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
 
     return reproject
+
+
+def _from_gcj02(xy: np.ndarray) -> np.ndarray:
+    return np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1]))

@@ -2,8 +2,8 @@
 
 Columns (CSV header, or GeoJSON ``properties``; docs/importing.md is the user's guide):
 
-- ``lon``, ``lat`` (CSV only; GeoJSON uses the Point): WGS84 (or CGCS2000) degrees. Points picked
-  on a GCJ-02 web map (Gaode, Tencent) must be converted first: they are off by hundreds of metres.
+- ``lon``, ``lat`` (CSV only; GeoJSON uses the Point): WGS84 (or CGCS2000) degrees, or GCJ-02 with
+  ``crs="gcj02"`` (points picked on a Gaode/Tencent map, off by hundreds of metres until converted).
 - ``category`` (required): a category code that exists (``safety_hazard``, ``sanitation``, ...).
 - ``description``, ``reported_at`` (ISO 8601; without an offset it is China Standard Time, UTC+8;
   default: now), ``channel`` (default ``import``), ``priority`` (default: the category's),
@@ -12,7 +12,8 @@ Columns (CSV header, or GeoJSON ``properties``; docs/importing.md is the user's 
 Any other column fails the import: a misspelt optional column would otherwise be dropped silently.
 
 Each incident is filed in the finest grid that covers it (``grid_at``, sql/0004) with status
-``reported`` and one ``report`` event whose ``data`` names the file and the row. A point outside
+``reported`` and one ``report`` event whose ``data`` names the file and the row (and ``crs`` when
+the coordinates were converted, as the filing API does). A point outside
 every grid fails the import. Rows are numbered as a spreadsheet shows them (the header is row 1);
 GeoJSON features from 1.
 
@@ -25,6 +26,7 @@ checked, and the incidents and their events written, with set-based SQL inside
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -33,9 +35,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg.rows import tuple_row
 
+from server.coords import gcj02_to_wgs84
 from server.errors import ImportFailed
 from server.importers.problems import BadValue, Problems
 
@@ -46,6 +50,8 @@ CHANNELS = ("app", "hotline_12345", "hotline_110", "wechat", "open311", "import"
 PRIORITIES = ("low", "normal", "high", "urgent")
 PROPERTIES = ("category", "description", "reported_at", "channel", "priority", "accuracy_m")
 CSV_COLUMNS = ("lon", "lat", *PROPERTIES)
+COORDINATE_SYSTEMS = ("wgs84", "gcj02")
+CHUNK_ROWS = 10_000  # rows checked and converted together before they are copied
 MAX_DESCRIPTION = 4000
 MAX_ACCURACY_M = 100_000
 
@@ -61,9 +67,15 @@ class Record:
     properties: dict[str, Any]
 
 
-def import_incidents(conn: psycopg.Connection, *, path: Path) -> int:
-    """Add the incidents in ``path``; return how many were added."""
+def import_incidents(conn: psycopg.Connection, *, path: Path, crs: str = "wgs84") -> int:
+    """Add the incidents in ``path``; return how many were added.
+
+    ``crs`` says what the coordinates are: ``wgs84`` (also right for CGCS2000), or ``gcj02`` for
+    points picked on a Gaode/Tencent map, converted to WGS84 here (server.coords).
+    """
     path = Path(path)
+    if crs not in COORDINATE_SYSTEMS:
+        raise ImportFailed(f"unknown coordinates {crs!r}; use {' or '.join(COORDINATE_SYSTEMS)}", field="crs")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         records, unit = _csv_records(path), "row"
@@ -76,11 +88,15 @@ def import_incidents(conn: psycopg.Connection, *, path: Path) -> int:
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
         cursor.execute(STAGE)
         with cursor.copy(COPY_STAGE) as copy:
-            for record in records:
-                try:
-                    copy.write_row(_checked(record))
-                except BadValue as problem:
-                    problems.add(record.where, problem.field, problem.reason)
+            for chunk in _chunks(records):
+                rows = []
+                for record in chunk:
+                    try:
+                        rows.append(_checked(record))
+                    except BadValue as problem:
+                        problems.add(record.where, problem.field, problem.reason)
+                for row in _with_wgs84(rows, crs=crs):
+                    copy.write_row(row)
         problems.raise_if_any()
 
         for number, category in cursor.execute(UNKNOWN_CATEGORIES).fetchall():
@@ -92,7 +108,9 @@ def import_incidents(conn: psycopg.Connection, *, path: Path) -> int:
 
         cursor.execute(ASSIGN_IDS)
         count = cursor.execute(INSERT_INCIDENTS).rowcount
-        cursor.execute(INSERT_EVENTS, {"file": path.name, "unit": unit})
+        cursor.execute(
+            INSERT_EVENTS, {"file": path.name, "unit": unit, "crs": None if crs == "wgs84" else crs}
+        )
         cursor.execute("DROP TABLE incident_import")
     return count
 
@@ -172,6 +190,22 @@ def _check_columns(
     missing = [name for name in required if name not in header]
     if missing:
         raise ImportFailed(f"{path.name}: the column {missing[0]!r} is missing", field=missing[0])
+
+
+def _chunks(records: Iterator[Record]) -> Iterator[list[Record]]:
+    while chunk := list(itertools.islice(records, CHUNK_ROWS)):
+        yield chunk
+
+
+def _with_wgs84(rows: list[tuple], *, crs: str) -> list[tuple]:
+    """Append the WGS84 longitude and latitude to each checked row (vectorised per chunk)."""
+    if not rows:
+        return rows
+    lon = np.array([row[1] for row in rows])
+    lat = np.array([row[2] for row in rows])
+    if crs == "gcj02":
+        lon, lat = gcj02_to_wgs84(lon, lat)
+    return [(*row, float(x), float(y)) for row, x, y in zip(rows, lon, lat, strict=True)]
 
 
 # -- one record at a time -----------------------------------------------------------------
@@ -263,6 +297,8 @@ CREATE TEMPORARY TABLE incident_import (
     channel text NOT NULL,
     priority text,
     accuracy_m real,
+    wgs84_lon double precision NOT NULL,
+    wgs84_lat double precision NOT NULL,
     geom geometry(Point, 4326),
     grid_id integer,
     incident_id bigint
@@ -270,7 +306,8 @@ CREATE TEMPORARY TABLE incident_import (
 """
 
 COPY_STAGE = """
-COPY incident_import (number, lon, lat, category, description, reported_at, channel, priority, accuracy_m)
+COPY incident_import (number, lon, lat, category, description, reported_at, channel, priority, accuracy_m,
+                      wgs84_lon, wgs84_lat)
 FROM STDIN
 """
 
@@ -283,8 +320,8 @@ SELECT s.number, s.category
 
 FIND_GRIDS = """
 UPDATE incident_import
-   SET geom = ST_SetSRID(ST_MakePoint(lon, lat), 4326),
-       grid_id = grid_at(ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+   SET geom = ST_SetSRID(ST_MakePoint(wgs84_lon, wgs84_lat), 4326),
+       grid_id = grid_at(ST_SetSRID(ST_MakePoint(wgs84_lon, wgs84_lat), 4326))
 """
 
 OUTSIDE_GRIDS = "SELECT number, lon, lat FROM incident_import WHERE grid_id IS NULL ORDER BY number"
@@ -312,7 +349,8 @@ SELECT s.incident_id, s.geom, s.accuracy_m, s.grid_id, s.category, s.description
 INSERT_EVENTS = """
 INSERT INTO incident_events (incident_id, at, action, from_status, to_status, data)
 SELECT s.incident_id, coalesce(s.reported_at, now()), 'report', NULL, 'reported',
-       jsonb_build_object('file', %(file)s::text, %(unit)s::text, s.number)
+       jsonb_strip_nulls(jsonb_build_object('file', %(file)s::text, %(unit)s::text, s.number,
+                                            'crs', %(crs)s::text))
   FROM incident_import s
  ORDER BY s.incident_id
 """
