@@ -7,6 +7,7 @@ from flask import Flask
 from server import auth, db, errors, health, tiles, vendor
 from server.grids import views as grid_views
 from server.incidents import views as incident_views
+from server.open311 import views as open311_views
 from server.openapi import blueprint as openapi_blueprint
 from server.report import views as report_views
 from server.secret_key import resolve_secret_key
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(grid_views.blueprint)
     app.register_blueprint(incident_views.blueprint)
     app.register_blueprint(openapi_blueprint)
+    app.register_blueprint(open311_views.blueprint)
     app.register_blueprint(report_views.blueprint)
 
     from dashboard import init_dashboard
