@@ -140,7 +140,8 @@ def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(
     assert answers_lost == [201]
     assert len(reports_by(conn, "应答丢失的上报")) == 1
     expect(page.locator("#queue-count")).to_have_text("1")
-    assert all("ERR_CONNECTION_RESET" in error for error in browser_problems.console_errors)
+    provoked = browser_problems.console_errors  # the dropped answer, provoked on purpose
+    assert provoked and all("ERR_CONNECTION_RESET" in error for error in provoked)
     browser_problems.clear()
 
     # Loading the page again retries the queue: the same key gets the first incident back.
@@ -177,3 +178,26 @@ def test_poor_accuracy_is_warned_and_a_point_moved_on_the_map_is_sent_without_it
     [filed] = reports_by(conn, "手动定位的上报")
     assert filed["accuracy_m"] is None
     assert (round(filed["lon"], 4), round(filed["lat"], 4)) != (103.3105, 29.8985)
+
+
+def test_a_report_the_server_refuses_stays_listed_with_the_reason_until_deleted(
+    inspector_phone: Page, conn, browser_problems
+):
+    page = inspector_phone
+    before = incident_count(conn)
+    page.context.set_geolocation({**POSITION, "longitude": 103.20})  # west of the county
+    expect(page.locator("#position-text")).to_contain_text("103.200000")
+    file_report(page, "县外的上报")
+    expect(page.locator("#form-message")).to_contain_text("该位置不在本县网格范围内")
+    refused = page.locator("#queue li.refused")
+    expect(refused).to_contain_text("被拒绝")
+    # Chromium logs every 4xx answer; this one is provoked on purpose.
+    provoked = browser_problems.console_errors
+    assert provoked and all("status of 422" in error for error in provoked)
+    browser_problems.clear()
+    # Refused is final: sending again (a reload) does not retry it, and it is never filed.
+    page.reload()
+    expect(page.locator("#queue li.refused")).to_have_count(1)
+    assert incident_count(conn) == before
+    page.locator("#queue li.refused button").click()
+    expect(page.locator("#queue-count")).to_have_text("0")
