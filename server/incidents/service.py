@@ -18,7 +18,8 @@ from psycopg import sql
 from server.auth.users import User
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from server.gcj02 import gcj02_to_wgs84
-from server.incidents import workflow
+from server.incidents import effects, workflow
+from server.incidents.effects import ActionInput
 from server.incidents.photos import CleanPhoto
 from server.incidents.queries import INCIDENT_SELECT, SEES_REPORTER, viewer_params, visible_to
 
@@ -440,18 +441,6 @@ def _store_photos(
 # -- workflow actions ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ActionInput:
-    """Everything an action may carry; each action reads what it needs."""
-
-    note: str | None = None
-    department: str | None = None  # dispatch: a department code (default: the category's)
-    rating: int | None = None  # rate: 1..5
-    due_at: datetime | None = None  # extend: the new due time
-    duplicate_of: int | None = None  # link_duplicate: the original incident
-    photos: tuple[CleanPhoto, ...] = ()
-
-
 def perform(
     conn: psycopg.Connection,
     *,
@@ -485,7 +474,7 @@ def perform(
     if now < row["reported_at"]:
         raise Conflict("the clock is earlier than the report time", field="action")
 
-    changes, data = _EFFECTS.get(action, _no_effect)(conn, row=row, given=given, now=now, user=user)
+    changes, data = effects.EFFECTS.get(action, effects.no_effect)(conn, row=row, given=given, now=now)
     to_status = transition.to_status or row["status"]
     changes = {"status": to_status, **changes, "updated_at": now}
     assignments = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(column)) for column in changes)
@@ -505,119 +494,6 @@ def perform(
     )
     _store_photos(conn, incident_id=incident_id, event_id=event_id, photos=given.photos)
     return get_incident(conn, user=user, incident_id=incident_id, now=now, check_visible=False)
-
-
-def _no_effect(conn, *, row, given, now, user) -> tuple[dict, dict | None]:
-    return {}, None
-
-
-def _accept(conn, *, row, given, now, user):
-    return {"accepted_at": now}, None
-
-
-def _reject(conn, *, row, given, now, user):
-    return {"rejected_at": now}, {"reason": given.note}
-
-
-def _link_duplicate(conn, *, row, given, now, user):
-    if given.duplicate_of is None:
-        raise InvalidInput(
-            "link_duplicate needs duplicate_of: the original incident's id", field="duplicate_of"
-        )
-    if given.duplicate_of == row["id"]:
-        raise Unprocessable("an incident cannot duplicate itself", field="duplicate_of")
-    original = conn.execute(
-        "SELECT id, status, duplicate_of FROM incidents WHERE id = %s", [given.duplicate_of]
-    ).fetchone()
-    if original is None:
-        raise Unprocessable(f"no incident {given.duplicate_of}", field="duplicate_of")
-    if original["duplicate_of"] is not None or original["status"] == "rejected":
-        raise Unprocessable(
-            "link to the original case, not to a duplicate or a rejected one", field="duplicate_of"
-        )
-    return {"rejected_at": now, "duplicate_of": original["id"]}, {"duplicate_of": original["id"]}
-
-
-def _dispatch(conn, *, row, given, now, user):
-    if given.department is not None:
-        found = conn.execute(
-            "SELECT id, code FROM departments WHERE code = %s", [given.department]
-        ).fetchone()
-        if found is None:
-            raise Unprocessable(f"no department {given.department!r}", field="department")
-    else:
-        found = conn.execute(
-            """SELECT d.id, d.code FROM categories c JOIN departments d ON d.id = c.default_department_id
-                WHERE c.code = %s""",
-            [row["category"]],
-        ).fetchone()
-        if found is None:
-            raise InvalidInput("this category has no default department: name one", field="department")
-    due_at = now + row["time_limit"]
-    changes = {"department_id": found["id"], "dispatched_at": now, "due_at": due_at}
-    return changes, {"department": found["code"], "due_at": due_at.isoformat()}
-
-
-def _resolve(conn, *, row, given, now, user):
-    return {"resolved_at": now}, None
-
-
-def _verify(conn, *, row, given, now, user):
-    return {"verified_at": now}, None
-
-
-def _rework(conn, *, row, given, now, user):
-    return {"rework_count": row["rework_count"] + 1, "verified_at": None}, {"reason": given.note}
-
-
-def _close(conn, *, row, given, now, user):
-    return {"closed_at": now}, None
-
-
-def _rate(conn, *, row, given, now, user):
-    if given.rating is None:
-        raise InvalidInput("rate needs a rating from 1 to 5", field="rating")
-    return {"rating": given.rating, "rated_at": now}, {"rating": given.rating}
-
-
-def _return(conn, *, row, given, now, user):
-    changes = {"department_id": None, "dispatched_at": None, "due_at": None}
-    return changes, {"department": row["department"], "reason": given.note}
-
-
-def _extend(conn, *, row, given, now, user):
-    if given.due_at is None:
-        raise InvalidInput("extend needs due_at: the new due time", field="due_at")
-    if given.due_at <= row["due_at"]:
-        raise Unprocessable("the new due time must be later than the current one", field="due_at")
-    changes = {"due_at": given.due_at, "extension_count": row["extension_count"] + 1}
-    return changes, {"from": row["due_at"].isoformat(), "due_at": given.due_at.isoformat()}
-
-
-def _escalate(conn, *, row, given, now, user):
-    level = workflow.next_handling_level(row["handling_level"])
-    return {"handling_level": level}, {"from": row["handling_level"], "to": level}
-
-
-def _self_handle(conn, *, row, given, now, user):
-    return {"self_handled": True, "resolved_at": now}, None
-
-
-_EFFECTS = {
-    "accept": _accept,
-    "reject": _reject,
-    "link_duplicate": _link_duplicate,
-    "dispatch": _dispatch,
-    "resolve": _resolve,
-    "verify": _verify,
-    "rework": _rework,
-    "close": _close,
-    "rate": _rate,
-    "return": _return,
-    "extend": _extend,
-    "escalate": _escalate,
-    "self_handle": _self_handle,
-}
 
 
 def escalate_overdue(conn: psycopg.Connection, *, now: datetime) -> int:

@@ -1,0 +1,137 @@
+"""What each workflow action changes on the incident, beyond its status and ``updated_at``:
+one function per action returning (column changes, event data). ``service.perform`` has already
+checked role, scope and state; these check the action's own input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.errors import InvalidInput, Unprocessable
+from server.incidents import workflow
+from server.incidents.photos import CleanPhoto
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    """Everything an action may carry; each action reads what it needs."""
+
+    note: str | None = None
+    department: str | None = None  # dispatch: a department code (default: the category's)
+    rating: int | None = None  # rate: 1..5
+    due_at: datetime | None = None  # extend: the new due time
+    duplicate_of: int | None = None  # link_duplicate: the original incident
+    photos: tuple[CleanPhoto, ...] = ()
+
+
+def no_effect(conn, *, row, given, now) -> tuple[dict, dict | None]:
+    return {}, None
+
+
+def accept(conn, *, row, given, now):
+    return {"accepted_at": now}, None
+
+
+def reject(conn, *, row, given, now):
+    return {"rejected_at": now}, {"reason": given.note}
+
+
+def link_duplicate(conn, *, row, given, now):
+    if given.duplicate_of is None:
+        raise InvalidInput(
+            "link_duplicate needs duplicate_of: the original incident's id", field="duplicate_of"
+        )
+    if given.duplicate_of == row["id"]:
+        raise Unprocessable("an incident cannot duplicate itself", field="duplicate_of")
+    original = conn.execute(
+        "SELECT id, status, duplicate_of FROM incidents WHERE id = %s", [given.duplicate_of]
+    ).fetchone()
+    if original is None:
+        raise Unprocessable(f"no incident {given.duplicate_of}", field="duplicate_of")
+    if original["duplicate_of"] is not None or original["status"] == "rejected":
+        raise Unprocessable(
+            "link to the original case, not to a duplicate or a rejected one", field="duplicate_of"
+        )
+    return {"rejected_at": now, "duplicate_of": original["id"]}, {"duplicate_of": original["id"]}
+
+
+def dispatch(conn, *, row, given, now):
+    if given.department is not None:
+        found = conn.execute(
+            "SELECT id, code FROM departments WHERE code = %s", [given.department]
+        ).fetchone()
+        if found is None:
+            raise Unprocessable(f"no department {given.department!r}", field="department")
+    else:
+        found = conn.execute(
+            """SELECT d.id, d.code FROM categories c JOIN departments d ON d.id = c.default_department_id
+                WHERE c.code = %s""",
+            [row["category"]],
+        ).fetchone()
+        if found is None:
+            raise InvalidInput("this category has no default department: name one", field="department")
+    due_at = now + row["time_limit"]
+    changes = {"department_id": found["id"], "dispatched_at": now, "due_at": due_at}
+    return changes, {"department": found["code"], "due_at": due_at.isoformat()}
+
+
+def resolve(conn, *, row, given, now):
+    return {"resolved_at": now}, None
+
+
+def verify(conn, *, row, given, now):
+    return {"verified_at": now}, None
+
+
+def rework(conn, *, row, given, now):
+    return {"rework_count": row["rework_count"] + 1, "verified_at": None}, {"reason": given.note}
+
+
+def close(conn, *, row, given, now):
+    return {"closed_at": now}, None
+
+
+def rate(conn, *, row, given, now):
+    if given.rating is None:
+        raise InvalidInput("rate needs a rating from 1 to 5", field="rating")
+    return {"rating": given.rating, "rated_at": now}, {"rating": given.rating}
+
+
+def return_to_center(conn, *, row, given, now):
+    changes = {"department_id": None, "dispatched_at": None, "due_at": None}
+    return changes, {"department": row["department"], "reason": given.note}
+
+
+def extend(conn, *, row, given, now):
+    if given.due_at is None:
+        raise InvalidInput("extend needs due_at: the new due time", field="due_at")
+    if given.due_at <= row["due_at"]:
+        raise Unprocessable("the new due time must be later than the current one", field="due_at")
+    changes = {"due_at": given.due_at, "extension_count": row["extension_count"] + 1}
+    return changes, {"from": row["due_at"].isoformat(), "due_at": given.due_at.isoformat()}
+
+
+def escalate(conn, *, row, given, now):
+    level = workflow.next_handling_level(row["handling_level"])
+    return {"handling_level": level}, {"from": row["handling_level"], "to": level}
+
+
+def self_handle(conn, *, row, given, now):
+    return {"self_handled": True, "resolved_at": now}, None
+
+
+EFFECTS = {
+    "accept": accept,
+    "reject": reject,
+    "link_duplicate": link_duplicate,
+    "dispatch": dispatch,
+    "resolve": resolve,
+    "verify": verify,
+    "rework": rework,
+    "close": close,
+    "rate": rate,
+    "return": return_to_center,
+    "extend": extend,
+    "escalate": escalate,
+    "self_handle": self_handle,
+}
