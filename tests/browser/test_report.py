@@ -4,6 +4,7 @@ photo, file two more without a connection, and see exactly those two arrive once
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -26,12 +27,24 @@ def camera_photo() -> bytes:
     return buffer.getvalue()
 
 
+def oversized_camera_photo() -> bytes:
+    """3200 x 2400 of noise: about 9 MB as JPEG, over the server's 8 MiB."""
+    width, height = 3200, 2400
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(
+        buffer, format="JPEG", quality=95
+    )
+    assert buffer.tell() > 8 * 1024 * 1024
+    return buffer.getvalue()
+
+
 def reports_by(conn, description: str) -> list[dict]:
     conn.commit()  # a fresh snapshot: the server wrote on its own connections
     return conn.execute(
         """SELECT i.id, g.code AS grid, u.username, i.accuracy_m, i.category_code,
                   ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
                   (SELECT count(*) FROM incident_photos p WHERE p.incident_id = i.id) AS photos,
+                  (SELECT max(p.width) FROM incident_photos p WHERE p.incident_id = i.id) AS photo_width,
                   (SELECT count(*) FROM idempotency_keys k WHERE k.incident_id = i.id) AS keys
              FROM incidents i JOIN grids g ON g.id = i.grid_id JOIN users u ON u.id = i.reporter_id
             WHERE i.description = %s""",
@@ -100,7 +113,8 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
 
     file_report(page, "离线上报一：井盖缺失")
     expect(page.locator("#form-message")).to_have_text("已保存，联网后自动发送")
-    file_report(page, "离线上报二：路灯不亮", photo=camera_photo())
+    # A photo over the server's limit is scaled down on the phone rather than refused.
+    file_report(page, "离线上报二：路灯不亮", photo=oversized_camera_photo())
     expect(page.locator("#queue-count")).to_have_text("2")
     expect(page.locator("#queue li")).to_have_count(2)
     assert incident_count(conn) == before + 1
@@ -113,7 +127,7 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
     expect(page.locator("#connection")).to_be_hidden()
     first, second = reports_by(conn, "离线上报一：井盖缺失"), reports_by(conn, "离线上报二：路灯不亮")
     assert len(first) == 1 and len(second) == 1
-    assert second[0]["photos"] == 1
+    assert (second[0]["photos"], second[0]["photo_width"]) == (1, 2560)
     assert first[0]["keys"] == 1 and second[0]["keys"] == 1
     assert incident_count(conn) == before + 3
     expect(page.locator("#recent li").first).to_contain_text(f"#{second[0]['id']}")

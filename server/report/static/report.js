@@ -1,13 +1,13 @@
 // The inspector's phone page: sign in, take the position, fill the report, and hand it to the
 // outbox, which sends it now or when the phone is next online (docs/report-page.md).
 
+import { API, errorOf, postReport } from "./api.js";
 import { chooseLanguage, statusName, translator } from "./i18n.js";
 import { createPointMap } from "./map.js";
 import { listReports, newIdempotencyKey, removeReport, saveReport } from "./outbox.js";
+import { MAX_PHOTO_BYTES, fitPhoto } from "./photo.js";
 
-const API = "/api/v1";
 const ACCURACY_WARNING_M = 50;
-const MAX_PHOTO_BYTES = 8 * 1024 * 1024; // the server's limit (server/incidents/photos.py)
 const RETRY_EVERY_MS = 30_000; // also retry when the server, not the phone, was unreachable
 const RECENT_SHOWN = 20;
 const REMEMBERED = { me: "gridwatch.report.me", categories: "gridwatch.report.categories", recent: "gridwatch.report.recent" };
@@ -73,19 +73,6 @@ function categoryName(code) {
   const category = state.categories.find((item) => item.code === code);
   if (!category) return code;
   return state.language === "zh" ? category.name_zh : category.name_en;
-}
-
-async function errorMessage(response) {
-  try {
-    return (await response.json()).error.message;
-  } catch {
-    return `HTTP ${response.status}`;
-  }
-}
-
-// Session requests that change data carry the CSRF token handed out at login.
-function apiHeaders(extra = {}) {
-  return state.csrf ? { "X-CSRF-Token": state.csrf, ...extra } : extra;
 }
 
 // -- language -----------------------------------------------------------------------------------
@@ -160,7 +147,7 @@ async function login(event) {
     return;
   }
   if (!response.ok) {
-    showMessage(errorNode, `${state.t("login_failed")}: ${await errorMessage(response)}`, "error");
+    showMessage(errorNode, `${state.t("login_failed")}: ${(await errorOf(response)).message}`, "error");
     return;
   }
   const body = await response.json();
@@ -172,7 +159,7 @@ async function login(event) {
 
 async function logout() {
   try {
-    await fetch(`${API}/auth/logout`, { method: "POST", credentials: "same-origin", headers: apiHeaders() });
+    await fetch(`${API}/auth/logout`, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": state.csrf ?? "" } });
   } catch {
     // Offline: forget the user here; the server session simply expires.
   }
@@ -259,7 +246,7 @@ async function loadCategories() {
   try {
     if (!navigator.onLine) throw new Error("offline");
     const response = await fetch(`${API}/categories`, { credentials: "same-origin" });
-    if (!response.ok) throw new Error(await errorMessage(response));
+    if (!response.ok) throw new Error((await errorOf(response)).message);
     state.categories = (await response.json()).categories.filter((category) => category.active);
     remember("categories", state.categories);
   } catch {
@@ -284,41 +271,16 @@ function renderCategories() {
 
 // -- the outbox ---------------------------------------------------------------------------------
 
-function formData(report) {
-  const data = new FormData();
-  for (const [name, value] of Object.entries(report.fields)) {
-    if (value !== null && value !== "") data.append(name, String(value));
-  }
-  if (report.photo) data.append("photos", report.photo, report.photo_name || "photo.jpg");
-  return data;
-}
-
-// Sends one report. Returns "sent", "refused" (the server will never take it as it is),
-// "later" (no connection or the server is busy) or "login" (the session is gone).
+// Sends one report; see postReport for the outcomes. Only a confirmed filing leaves the outbox.
 async function send(report) {
-  let response;
-  try {
-    response = await fetch(`${API}/incidents`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: apiHeaders({ "Idempotency-Key": report.key }),
-      body: formData(report),
-    });
-  } catch {
-    return "later";
-  }
-  if (response.ok) {
-    const incident = await response.json();
+  const { outcome, incident, message } = await postReport(report, { csrf: state.csrf });
+  if (outcome === "sent") {
     await removeReport(report.key);
     rememberRecent(incident, report.key);
-    return "sent";
+  } else if (outcome === "refused") {
+    await saveReport({ ...report, state: "refused", error: message });
   }
-  if (response.status === 401) return "login";
-  if (response.status >= 500 || response.status === 408 || response.status === 429) return "later";
-  report.state = "refused";
-  report.error = await errorMessage(response);
-  await saveReport(report);
-  return "refused";
+  return outcome;
 }
 
 // Sends the current user's waiting reports, oldest first, one at a time. One run at a time: a call
@@ -417,10 +379,11 @@ async function submit(event) {
   const form = event.target;
   const message = $("#form-message");
   const { t, point } = state;
-  const photo = form.photos.files[0] ?? null;
   if (!point) return showMessage(message, t("need_position"), "error");
   if (!form.category.value) return showMessage(message, t("need_category"), "error");
-  if (photo && photo.size > MAX_PHOTO_BYTES) {
+  const taken = form.photos.files[0] ?? null;
+  const photo = taken && (await fitPhoto(taken));
+  if (taken && !photo) {
     return showMessage(message, t("photo_too_large", { mb: MAX_PHOTO_BYTES / 1024 / 1024 }), "error");
   }
   const report = {

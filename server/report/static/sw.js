@@ -13,6 +13,8 @@ const SHELL = [
   "/report/static/i18n.js",
   "/report/static/outbox.js",
   "/report/static/map.js",
+  "/report/static/api.js",
+  "/report/static/photo.js",
   "/report/static/report.css",
   "/report/static/icon.svg",
   "/report/static/manifest.webmanifest",

@@ -1,0 +1,48 @@
+// How the page talks to /api/v1: the one error shape, and what each answer to a filing means.
+
+export const API = "/api/v1";
+
+// `{"error": {"code", "message", "field"}}`, or what can be said when the body is something else.
+export async function errorOf(response) {
+  try {
+    const { message, field } = (await response.json()).error;
+    return { message, field };
+  } catch {
+    return { message: `HTTP ${response.status}`, field: null };
+  }
+}
+
+function formData(report) {
+  const data = new FormData();
+  for (const [name, value] of Object.entries(report.fields)) {
+    if (value !== null && value !== "") data.append(name, String(value));
+  }
+  if (report.photo) data.append("photos", report.photo, report.photo_name || "photo.jpg");
+  return data;
+}
+
+// Files one report from the outbox with its Idempotency-Key. Resolves to {outcome, incident,
+// message}, the outcome being
+//   "sent"    201 filed, or 200: the server already had a report under this key (a retry);
+//   "later"   no answer, the server busy or down, or a stale CSRF token (the next run refreshes it);
+//   "login"   the session is gone;
+//   "refused" any other 4xx: the server will never take this report as it is (`message` says why).
+export async function postReport(report, { csrf }) {
+  let response;
+  try {
+    response = await fetch(`${API}/incidents`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Idempotency-Key": report.key, ...(csrf ? { "X-CSRF-Token": csrf } : {}) },
+      body: formData(report),
+    });
+  } catch {
+    return { outcome: "later" };
+  }
+  if (response.ok) return { outcome: "sent", incident: await response.json() };
+  if (response.status === 401) return { outcome: "login" };
+  if (response.status >= 500 || response.status === 408 || response.status === 429) return { outcome: "later" };
+  const error = await errorOf(response);
+  if (response.status === 403 && error.field === "X-CSRF-Token") return { outcome: "later" };
+  return { outcome: "refused", message: error.message };
+}
