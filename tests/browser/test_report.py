@@ -76,6 +76,11 @@ def inspector_phone(live_server, page: Page, conn) -> Page:
     return page
 
 
+def fits_the_phone_width(page: Page) -> bool:
+    """Nothing sticks out sideways: no horizontal scrolling at 360 px."""
+    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
 def file_report(page: Page, description: str, *, photo: bytes | None = None) -> None:
     page.select_option("#category", "sanitation")
     page.fill("textarea[name=description]", description)
@@ -102,6 +107,7 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
     assert filed["keys"] == 1  # sent with the phone's Idempotency-Key
     expect(page.locator("#recent li").first).to_contain_text(f"#{filed['id']}")
     expect(page.locator("#recent li").first).to_contain_text("已上报")
+    assert fits_the_phone_width(page)
 
     # The service worker holds the shell: without a connection the page still opens.
     page.wait_for_function("navigator.serviceWorker.controller !== null")
@@ -176,6 +182,8 @@ def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone
     assert page.url.endswith("/report?lang=en")
     page.reload()
     expect(page.locator("#submit")).to_have_text("Report")
+    expect(page.locator("#recent li").first).to_contain_text("Reported")
+    assert fits_the_phone_width(page)
 
 
 def test_poor_accuracy_is_warned_and_a_point_moved_on_the_map_is_sent_without_it(inspector_phone: Page, conn):
