@@ -125,6 +125,9 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
         }
         for name, layer in TILE_LAYERS.items()
     }
+    # One label point per grid, placed by livemap.js from the loaded grid tiles: a polygon's own
+    # label would repeat in every tile it crosses.
+    sources["grid-labels"] = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
     layers: list[dict] = []
     if basemap is not None:
         sources["basemap"] = {
@@ -224,7 +227,8 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
             "type": "circle",
             "source": "incidents",
             "source-layer": "incidents",
-            "filter": ["has", "id"],
+            # Points carry their incident id as the feature id, cells a count.
+            "filter": ["!", ["has", "count"]],
             "paint": {
                 "circle-radius": ["interpolate", ["linear"], ["zoom"], 15, 5, 18, 8],
                 "circle-color": [
@@ -252,8 +256,7 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
         {
             "id": "grid-labels",
             "type": "symbol",
-            "source": "grids",
-            "source-layer": "grids",
+            "source": "grid-labels",
             "layout": {
                 "text-field": ["get", "name"],
                 "text-font": FONT_STACK,

@@ -19,7 +19,7 @@
 
   // One live map per page; exposed for the browser tests and bench/dashboard.py.
   const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
-                overdue: [], selected: null, config: null, idleAt: 0};
+                overdue: [], selected: null, config: null, labelSignature: null};
   window.gridwatchLive = live;
 
   function noUpdate() {
@@ -138,6 +138,7 @@
     }
     live.pending = [];
     live.query = null;
+    live.labelSignature = null;
   }
 
   function popupContent(lines) {
@@ -161,12 +162,13 @@
     return lines;
   }
 
-  function describeIncident(properties, config) {
-    if (!("id" in properties)) {
+  function describeIncident(feature, config) {
+    const properties = feature.properties;
+    if ("count" in properties) {
       return [properties.count + " " + config.labels.incidents];
     }
     const category = config.categoryLabels[properties.category] || properties.category;
-    return ["#" + properties.id + " " + category, config.statusLabels[properties.status] || properties.status,
+    return ["#" + feature.id + " " + category, config.statusLabels[properties.status] || properties.status,
             config.labels.age + " " + properties.age_h + " " + config.labels.hours];
   }
 
@@ -184,11 +186,47 @@
       }
       const feature = features[0];
       const lines = feature.layer.id === "grid-fill" ? describeGrid(feature.properties, config.labels)
-        : describeIncident(feature.properties, config);
+        : describeIncident(feature, config);
       map.getCanvas().style.cursor = feature.layer.id === "grid-fill" ? "" : "pointer";
       popup.setLngLat(event.lngLat).setDOMContent(popupContent(lines)).addTo(map);
     });
     map.on("mouseout", () => popup.remove());
+  }
+
+  function placeLabels() {
+    // One label per grid at the middle of its pieces in the loaded tiles, instead of one per tile
+    // piece. Only re-set when the set of grids changes (setData renders, which ends in idle again).
+    const map = live.map;
+    if (!map || !map.getSource("grid-labels")) {
+      return;
+    }
+    const boxes = new Map();
+    for (const feature of map.querySourceFeatures("grids", {sourceLayer: "grids"})) {
+      const box = boxes.get(feature.id) || {name: feature.properties.name, level: feature.properties.level,
+                                            w: Infinity, s: Infinity, e: -Infinity, n: -Infinity};
+      const rings = feature.geometry.type === "Polygon" ? [feature.geometry.coordinates]
+        : feature.geometry.coordinates;
+      for (const polygon of rings) {
+        for (const [lon, lat] of polygon[0]) {
+          box.w = Math.min(box.w, lon); box.e = Math.max(box.e, lon);
+          box.s = Math.min(box.s, lat); box.n = Math.max(box.n, lat);
+        }
+      }
+      boxes.set(feature.id, box);
+    }
+    const signature = Array.from(boxes.keys()).sort().join(",") + "@" + Math.floor(map.getZoom());
+    if (signature === live.labelSignature) {
+      return;
+    }
+    live.labelSignature = signature;
+    map.getSource("grid-labels").setData({
+      type: "FeatureCollection",
+      features: Array.from(boxes.values()).map((box) => ({
+        type: "Feature",
+        properties: {name: box.name, level: box.level},
+        geometry: {type: "Point", coordinates: [(box.w + box.e) / 2, (box.s + box.n) / 2]},
+      })),
+    });
   }
 
   function create(container, config, filters, switches) {
@@ -220,14 +258,15 @@
     live.map = map;
     map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-left");
     map.addControl(new maplibregl.ScaleControl(), "bottom-left");
-    map.on("idle", () => { live.idleAt = performance.now(); });
     map.on("click", "incident-points", (event) => {
-      window.dash_clientside.set_props("selected-incident", {data: event.features[0].properties.id});
+      // The incident id is the tile feature's id (not a property).
+      window.dash_clientside.set_props("selected-incident", {data: event.features[0].id});
     });
     map.on("click", "incident-cells", (event) => {
       map.easeTo({center: event.lngLat, zoom: Math.min(map.getZoom() + 2, 16)});
     });
     hoverPopups(map, config);
+    map.on("idle", placeLabels);
     map.once("load", () => {
       applyOverdue();
       if (config.focus) {

@@ -8,8 +8,10 @@ import re
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
+from psycopg.rows import dict_row
 
 from server.auth.users import set_password
+from server.tiles.geo import tile_fraction
 
 pytestmark = pytest.mark.browser
 
@@ -17,8 +19,9 @@ PASSWORD = "correct horse battery"
 MAP_READY = "() => window.gridwatchLive && gridwatchLive.map && gridwatchLive.map.loaded()"
 
 
-def log_in(page: Page, live_server, database_url: str, username: str) -> None:
-    """Give the fixture user a password and log in through the API (the session the dashboard shares)."""
+def log_in(page: Page, live_server, database_url: str, username: str) -> str:
+    """Give the fixture user a password and log in through the API (the session the dashboard
+    shares); returns the session's CSRF token for API writes."""
     with psycopg.connect(database_url) as conn:
         user_id = conn.execute("SELECT id FROM users WHERE username = %s", [username]).fetchone()[0]
         set_password(conn, user_id=user_id, password=PASSWORD)
@@ -26,12 +29,42 @@ def log_in(page: Page, live_server, database_url: str, username: str) -> None:
         f"{live_server.url}/api/v1/auth/login", data={"username": username, "password": PASSWORD}
     )
     assert response.ok, response.text()
+    return response.json()["csrf_token"]
 
 
 def open_map(page: Page, live_server, query: str = "") -> None:
     page.goto(f"{live_server.url}/dashboard/map{query}")
     page.wait_for_function(MAP_READY)
     page.wait_for_function("() => gridwatchLive.map.areTilesLoaded()")
+
+
+def jump_and_settle(page: Page, lon: float, lat: float, zoom: int) -> None:
+    page.evaluate(
+        """([lon, lat, zoom]) => new Promise((done) => {
+            gridwatchLive.map.once("idle", done);
+            gridwatchLive.map.jumpTo({center: [lon, lat], zoom: zoom});
+        })""",
+        [lon, lat, zoom],
+    )
+
+
+def drawn_incident(page: Page, incident_id: int) -> dict | None:
+    """The properties of an incident point in the loaded incident tiles, or None."""
+    return page.evaluate(
+        """(id) => {
+            const found = gridwatchLive.map.querySourceFeatures("incidents", {sourceLayer: "incidents"})
+                .find((feature) => feature.id === id);
+            return found ? found.properties : null;
+        }""",
+        incident_id,
+    )
+
+
+def first_incident(database_url: str) -> dict:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM incidents ORDER BY id LIMIT 1"
+        ).fetchone()
 
 
 def test_operator_sees_the_live_map_with_tiles_and_counters(live_server, page, database_url, screenshot):
@@ -45,8 +78,116 @@ def test_operator_sees_the_live_map_with_tiles_and_counters(live_server, page, d
     expect(page.locator("#counter-overdue")).to_have_text("0")
     assert {response.status for response in tiles} <= {200, 204, 304}
     assert any("/tiles/grids/" in response.url and response.status == 200 for response in tiles)
-    page.wait_for_timeout(500)
+    grids = page.evaluate("() => gridwatchLive.map.queryRenderedFeatures({layers: ['grid-fill']}).length")
+    assert grids > 0
+    page.wait_for_timeout(300)
     screenshot("dashboard-map-zh")
+
+    # The shell's category filter changes the incident tile requests (not the grids').
+    tiles.clear()
+    page.locator("#filter-category").click()
+    page.get_by_role("option", name="环境卫生").click()
+    page.wait_for_function("() => gridwatchLive.query === '?category=sanitation'")
+    page.wait_for_function("() => gridwatchLive.map.areTilesLoaded()")
+    expect(page.locator("#counter-open")).to_have_text("8")
+    assert any("/tiles/incidents/" in r.url and r.url.endswith("?category=sanitation") for r in tiles)
+    assert not any("/tiles/grids/" in r.url and "category" in r.url for r in tiles)
+
+
+def test_an_incident_filed_through_the_api_appears_on_the_open_map(live_server, page, database_url):
+    csrf = log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+    lon, lat = 103.31, 29.86
+    jump_and_settle(page, lon, lat, 15)
+    refetched = []
+    page.on("request", lambda request: "/tiles/incidents/" in request.url and refetched.append(request.url))
+
+    response = page.request.post(
+        f"{live_server.url}/api/v1/incidents",
+        data={"lon": lon, "lat": lat, "category": "safety_hazard", "description": "燃气管道泄漏"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 201, response.text()
+    new_id = response.json()["id"]
+
+    # No reload: the change feed makes the page refetch the tile, and only that tile.
+    page.wait_for_function(
+        """(id) => gridwatchLive.map.querySourceFeatures("incidents", {sourceLayer: "incidents"})
+            .some((feature) => feature.id === id)""",
+        arg=new_id,
+        timeout=10_000,
+    )
+    fx, fy = tile_fraction(lon, lat, 15)
+    assert {url.split("/tiles/incidents/")[1] for url in refetched} == {f"15/{int(fx)}/{int(fy)}.mvt"}
+    assert drawn_incident(page, new_id)["status"] == "reported"
+    expect(page.locator("#counter-new_today")).to_have_text("1")
+    expect(page.locator("#counter-open")).to_have_text("9")
+
+
+def test_operator_accepts_and_dispatches_from_the_card(live_server, page, database_url, screenshot):
+    log_in(page, live_server, database_url, "operator1")
+    incident = first_incident(database_url)
+    open_map(page, live_server, f"?incident={incident['id']}")
+    expect(page.locator("#card-status")).to_have_text("待受理")
+    expect(page.locator("#card-timeline li")).to_have_count(1)
+
+    page.locator(".gw-action-accept").click()
+    expect(page.locator("#card-done")).to_contain_text("立案")
+    expect(page.locator("#card-status")).to_have_text("已立案")
+    page.locator(".gw-action-dispatch").click()
+    expect(page.locator("#card-status")).to_have_text("已派遣")
+    expect(page.locator("#card-department-name")).to_have_text("综合行政执法局")
+    expect(page.locator("#card-warning")).to_contain_text("正常")
+    expect(page.locator("#card-timeline li")).to_have_count(3)
+    # The map follows through the change feed.
+    page.wait_for_function(
+        """(id) => gridwatchLive.map.querySourceFeatures("incidents", {sourceLayer: "incidents"})
+            .some((feature) => feature.id === id && feature.properties.status === "dispatched")""",
+        arg=incident["id"],
+        timeout=10_000,
+    )
+    screenshot("dashboard-incident-card")
+
+    # Rejecting another report (with the reason the workflow requires) lowers the open counter.
+    expect(page.locator("#counter-open")).to_have_text("8")
+    open_map(page, live_server, f"?incident={incident['id'] + 1}")
+    page.locator(".gw-action-reject").click()
+    expect(page.locator("#card-error")).to_contain_text("note")
+    page.locator("#card-note").fill("不属于受理范围")
+    page.locator(".gw-action-reject").click()
+    expect(page.locator("#card-status")).to_have_text("不予立案")
+    expect(page.locator("#counter-open")).to_have_text("7")
+
+
+def test_a_leader_reads_the_card_but_gets_no_action_buttons(live_server, page, database_url):
+    log_in(page, live_server, database_url, "leader1")
+    incident = first_incident(database_url)
+    open_map(page, live_server, f"?incident={incident['id']}")
+    expect(page.locator("#user-role")).to_have_text("领导")
+    expect(page.locator("#card-status")).to_have_text("待受理")
+    expect(page.locator("#card-read-only")).to_be_visible()
+    expect(page.locator(".gw-action")).to_have_count(0)
+    expect(page.locator("#counter-open")).to_have_text("8")
+
+
+def test_the_language_switch_changes_the_map_labels(live_server, page, database_url, screenshot):
+    log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+    expect(page.locator(".gw-counter-open div")).to_have_text("在办")
+
+    page.locator("#language-en").click()
+    expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=en$"))
+    expect(page.locator(".gw-counter-open div")).to_have_text("Open")
+    expect(page.locator(".gw-counter-closed_today div")).to_have_text("Closed today")
+    expect(page.locator("#nav-map")).to_have_text("Live map")
+    expect(page.locator("#user-role")).to_have_text("Operator")
+    expect(page.locator("#map-legend summary")).to_have_text("Legend")
+    expect(page.locator("#map-layers")).to_contain_text("Heatmap")
+    expect(page.locator("#filter-category")).to_contain_text("All categories")
+    page.wait_for_function(MAP_READY)
+    page.wait_for_function("() => gridwatchLive.map.areTilesLoaded()")
+    page.wait_for_timeout(300)
+    screenshot("dashboard-map-en")
 
 
 def test_queues_list_new_reports_and_a_row_opens_the_card_on_the_map(live_server, page, database_url):
