@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from server import auth, db, errors, health, tiles, vendor
+from server.admin import views as admin_views
 from server.grids import views as grid_views
 from server.incidents import views as incident_views
 from server.open311 import views as open311_views
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(tiles.blueprint)
     app.register_blueprint(grid_views.blueprint)
     app.register_blueprint(incident_views.blueprint)
+    app.register_blueprint(admin_views.blueprint)
     app.register_blueprint(openapi_blueprint)
     app.register_blueprint(open311_views.blueprint)
     app.register_blueprint(report_views.blueprint)

@@ -170,3 +170,15 @@ def code(data: dict, name: str, *, pattern: str = r"^[A-Za-z0-9_-]{1,40}$") -> s
     if len(found) > 1:
         raise InvalidInput(f"{name} takes one code", field=name)
     return found[0] if found else None
+
+
+def flag(data: dict, name: str) -> bool | None:
+    """A JSON boolean, or 'true'/'false' from a form."""
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidInput(f"{name} must be true or false", field=name)

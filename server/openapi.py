@@ -177,6 +177,68 @@ _GRID_PROPERTIES = {
 }
 
 
+_CATEGORY_CHANGES = {
+    "type": "object",
+    "properties": {
+        "name_zh": {"type": "string", "maxLength": 100},
+        "name_en": {"type": "string", "maxLength": 100},
+        "time_limit_s": {"type": "integer", "minimum": 60, "maximum": 90 * 86400},
+        "default_department": {"type": "string", "nullable": True},
+        "default_priority": {"type": "string", "enum": list(service.PRIORITIES)},
+        "duplicate_radius_m": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "duplicate_window_s": {"type": "integer", "minimum": 60, "maximum": 90 * 86400},
+        "active": {"type": "boolean"},
+    },
+}
+
+_CATEGORY = {
+    "type": "object",
+    "required": ["code", "name_zh", "name_en", "time_limit_s", "default_priority", "active"],
+    "properties": {
+        "code": _STRING,
+        "name_zh": _STRING,
+        "name_en": _STRING,
+        "group": _STRING,
+        "time_limit_s": {"type": "integer"},
+        "default_department": _nullable(_STRING),
+        "default_priority": {"type": "string", "enum": list(service.PRIORITIES)},
+        "duplicate_radius_m": {"type": "integer"},
+        "duplicate_window_s": {"type": "integer"},
+        "active": {"type": "boolean"},
+    },
+}
+
+_ROLES = ["inspector", "operator", "department", "leader", "admin"]
+
+_NEW_USER = {
+    "type": "object",
+    "required": ["username", "role"],
+    "properties": {
+        "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{2,64}$"},
+        "role": {"type": "string", "enum": _ROLES},
+        "display_name": {"type": "string", "maxLength": 100},
+        "department": {"type": "string", "description": "department handlers: a department code"},
+        "grid": {"type": "string", "description": "inspectors: a grid code they walk"},
+        "password": {"type": "string"},
+    },
+}
+
+_USER_RECORD = {
+    "type": "object",
+    "required": ["id", "username", "role", "active", "grids"],
+    "properties": {
+        "id": {"type": "integer"},
+        "username": _STRING,
+        "display_name": _STRING,
+        "role": {"type": "string", "enum": _ROLES},
+        "department": _nullable(_STRING),
+        "active": {"type": "boolean"},
+        "has_password": {"type": "boolean"},
+        "grids": {"type": "array", "items": _STRING},
+    },
+}
+
+
 def _feature(properties: dict, geometry: dict, id_schema: dict) -> dict:
     return {
         "type": "object",
@@ -305,11 +367,70 @@ def build_document() -> dict:
                         {
                             "type": "object",
                             "required": ["categories"],
-                            "properties": {"categories": {"type": "array", "items": {"type": "object"}}},
+                            "properties": {"categories": {"type": "array", "items": _ref("Category")}},
                         }
                     ),
                     **_errors(401),
                 },
+            }
+        },
+        "/categories/{code}": {
+            "patch": {
+                "summary": "Change a category's settings (admins); new time limits apply to later dispatches",
+                "security": secured,
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": _STRING}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _CATEGORY_CHANGES}},
+                },
+                "responses": {"200": _json(_ref("Category")), **_errors(400, 401, 403, 404, 422)},
+            }
+        },
+        "/users": {
+            "get": {
+                "summary": "All users (admins)",
+                "security": secured,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["users"],
+                            "properties": {"users": {"type": "array", "items": _ref("UserRecord")}},
+                        }
+                    ),
+                    **_errors(401, 403),
+                },
+            },
+            "post": {
+                "summary": "Add a user (admins); returns a new API token, shown once",
+                "security": secured,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _NEW_USER}}},
+                "responses": {
+                    "201": _json(
+                        {
+                            "type": "object",
+                            "required": ["user", "token"],
+                            "properties": {"user": {"type": "object"}, "token": _STRING},
+                        }
+                    ),
+                    **_errors(400, 401, 403, 404, 409),
+                },
+            },
+        },
+        "/users/{username}": {
+            "patch": {
+                "summary": "Activate or deactivate a user (admins)",
+                "security": secured,
+                "parameters": [{"name": "username", "in": "path", "required": True, "schema": _STRING}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"active": {"type": "boolean"}}}
+                        }
+                    },
+                },
+                "responses": {"200": _json(_ref("UserRecord")), **_errors(400, 401, 403, 404)},
             }
         },
         "/departments": {
@@ -536,6 +657,8 @@ def build_document() -> dict:
                         },
                     ]
                 },
+                "Category": _CATEGORY,
+                "UserRecord": _USER_RECORD,
                 "Grid": _feature(_GRID_PROPERTIES, {"type": "object"}, {"type": "string"}),
             },
             "responses": {

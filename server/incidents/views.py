@@ -1,10 +1,10 @@
-"""``/api/v1`` incidents, categories and departments: thin views over ``service``."""
+"""``/api/v1/incidents``: thin views over ``service``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, request, url_for
 
 from server import clock, http_input
 from server.auth import require_user
@@ -170,29 +170,3 @@ def perform(incident_id: int, action: str):
             conn, user=user, incident_id=incident_id, action=action, now=clock.now(), given=given
         )
     return geojson_response(as_feature(incident))
-
-
-# -- reference data ----------------------------------------------------------------------------
-
-
-@blueprint.get("/categories")
-def categories():
-    require_user()
-    with get_db().connection() as conn:
-        rows = conn.execute(
-            """SELECT c.code, c.name_zh, c.name_en, c.group_code AS "group",
-                      extract(epoch FROM c.time_limit)::integer AS time_limit_s,
-                      d.code AS default_department, c.default_priority, c.duplicate_radius_m,
-                      extract(epoch FROM c.duplicate_window)::integer AS duplicate_window_s, c.active
-                 FROM categories c LEFT JOIN departments d ON d.id = c.default_department_id
-                ORDER BY c.code"""
-        ).fetchall()
-    return jsonify({"categories": rows})
-
-
-@blueprint.get("/departments")
-def departments():
-    require_user()
-    with get_db().connection() as conn:
-        rows = conn.execute("SELECT code, name_zh, name_en FROM departments ORDER BY code").fetchall()
-    return jsonify({"departments": rows})
