@@ -59,8 +59,8 @@ class Layer:
         return self.minzoom <= z <= self.maxzoom
 
 
+# Feature ids (MVT `id`, not properties): the grid id in grid layers, the incident id for points.
 _GRID_FIELDS = {
-    "id": Field("Number", "grid id (also the feature id)"),
     "code": Field("String", "hierarchical grid code"),
     "name": Field("String", "Chinese name"),
     "level": Field("String", "township (zoom 5-9), village (10-12) or grid (13+)"),
@@ -104,7 +104,6 @@ LAYERS: dict[str, Layer] = {
             fields={
                 "count": Field("Number", "incidents in the cell (cells only)"),
                 "open": Field("Number", "open incidents in the cell (cells only)"),
-                "id": Field("Number", "incident id (points only; also the feature id)"),
                 "category": Field("String", "category code (points only)"),
                 "status": Field("String", "workflow status (points only)"),
                 "priority": Field("String", "low, normal, high or urgent (points only)"),
@@ -140,7 +139,6 @@ LAYERS: dict[str, Layer] = {
             minzoom=10,
             maxzoom=18,
             fields={
-                "id": Field("Number", "grid id"),
                 "code": Field("String", "grid code"),
                 "name": Field("String", "Chinese name"),
                 "has_member": Field("Boolean", "a grid member is assigned"),
