@@ -243,6 +243,24 @@ def users_create(
     click.echo(token)
 
 
+@main.group()
+def incidents() -> None:
+    """Incident housekeeping."""
+
+
+@incidents.command("escalate-overdue")
+@click.pass_obj
+def incidents_escalate_overdue(settings: Settings) -> None:
+    """Escalate overdue open incidents one level (run it every few minutes, e.g. from cron)."""
+    from datetime import UTC, datetime
+
+    from server.incidents.service import escalate_overdue
+
+    with psycopg.connect(settings.resolved_database_url(), row_factory=dict_row) as conn:
+        moved = escalate_overdue(conn, now=datetime.now(UTC))
+    click.echo(f"escalated {moved} overdue incidents")
+
+
 # -- serving ----------------------------------------------------------------------------
 
 

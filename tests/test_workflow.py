@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 from workflow_helpers import OWN_POINT, PATH_TO, T0, drive, file, people
 
+from server.cli import main
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from server.incidents import service, workflow
 from server.incidents.service import ActionInput
@@ -333,3 +335,15 @@ def test_unknown_actions_invisible_incidents_and_notes(conn, users):
     assert reason.value.field == "note"
     with pytest.raises(Forbidden):
         act(conn, users, incident["id"], "accept", "leader1", T0)
+
+
+def test_the_cli_escalates_overdue_incidents(conn, users, database_url):
+    incident = file(conn, users["inspector1"], category="flood_geohazard")
+    drive(conn, users, incident["id"], "dispatched")  # due six hours after T0, long past now
+    conn.commit()
+    result = CliRunner().invoke(
+        main, ["incidents", "escalate-overdue"], env={"GRIDWATCH_DATABASE_URL": database_url}
+    )
+    assert result.exit_code == 0 and "escalated 1 overdue incidents" in result.output
+    level = conn.execute("SELECT handling_level FROM incidents WHERE id = %s", [incident["id"]]).fetchone()
+    assert level["handling_level"] == "village"
