@@ -24,6 +24,10 @@ SEES_MEMBER = frozenset({"inspector", "operator", "leader", "admin"})
 
 def load(conn: psycopg.Connection, *, user: User, incident_id: int, now: datetime) -> dict:
     incident = service.get_incident(conn, user=user, incident_id=incident_id, now=now)
+    return _with_member(conn, incident, user)
+
+
+def _with_member(conn: psycopg.Connection, incident: dict, user: User) -> dict:
     member = conn.execute(
         """SELECT u.display_name FROM grids g LEFT JOIN users u ON u.id = g.member_id
             WHERE g.code = %s""",
@@ -63,8 +67,9 @@ def act(
         department=department if action == "dispatch" else None,
         due_at=parse_new_due(new_due) if action == "extend" else None,
     )
-    service.perform(conn, user=user, incident_id=incident_id, action=action, now=now, given=given)
-    return load(conn, user=user, incident_id=incident_id, now=now)
+    # The service's answer, not a fresh load: an action may take the case out of the actor's sight.
+    incident = service.perform(conn, user=user, incident_id=incident_id, action=action, now=now, given=given)
+    return _with_member(conn, incident, user)
 
 
 def _row(label: str, value, row_id: str | None = None) -> html.Div:

@@ -192,5 +192,4 @@ def format_duration(value: timedelta, language: str) -> str:
     hours, minutes = divmod(rest, 60)
     units = ("天", "小时", "分钟") if language == "zh" else (" d", " h", " min")
     parts = [f"{n}{unit}" for n, unit in zip((days, hours, minutes), units, strict=True) if n]
-    text = ("" if language == "zh" else " ").join(parts[:2]) or f"0{units[2]}"
-    return text
+    return ("" if language == "zh" else " ").join(parts[:2]) or f"0{units[2]}"

@@ -1,5 +1,5 @@
-"""The incident card and the live numbers, on the real database: rendered per language, actions
-through the workflow service, and nothing offered to a role that may not act."""
+"""The incident card, the live counters and the work queues on the real database: rendered per
+language, actions through the workflow service, and nothing offered to a role that may not act."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard import card, livestats, queues
-from dashboard.i18n import format_count, format_duration
+from dashboard.filters import resolve_period
 from server.auth.users import get_user
-from server.errors import Conflict
+from server.errors import Conflict, InvalidInput
 
-NOW = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)  # two days after the fixture's reports
 
 
 def user_named(conn, username):
@@ -35,10 +35,127 @@ def text_of(component) -> str:
     return text_of(getattr(component, "children", None))
 
 
-def test_operator_card_offers_accept_and_shows_the_grid_member(conn):
+def dispatch(conn, operator, incident_id: int, *, department: str | None = None) -> None:
+    for action in ("accept", "dispatch"):
+        card.act(
+            conn,
+            user=operator,
+            incident_id=incident_id,
+            action=action,
+            now=NOW,
+            note=None,
+            department=department,
+            new_due=None,
+        )
+
+
+def test_operator_card_offers_the_centres_actions_and_shows_the_grid_member(conn):
     operator = user_named(conn, "operator1")
     incident = card.load(conn, user=operator, incident_id=first_incident(conn), now=NOW)
-    rendered = card.render(incident, language="zh", now=NOW, departments=[])
-    shown = text_of(rendered)
-    assert "待受理" in shown and "环境卫生" in shown and "张网格" in shown
+    shown = text_of(card.render(incident, language="zh", now=NOW, departments=[]))
+    assert "待受理" in shown and "环境卫生" in shown and "张网格" in shown and "未派遣" in shown
     assert card.card_actions(incident) == ["accept", "reject", "escalate"]
+
+
+def test_a_leader_reads_the_card_in_english_without_actions(conn):
+    leader = user_named(conn, "leader1")
+    incident = card.load(conn, user=leader, incident_id=first_incident(conn), now=NOW)
+    shown = text_of(card.render(incident, language="en", now=NOW, departments=[]))
+    assert card.card_actions(incident) == []
+    assert "No action for your role now" in shown and "Sanitation" in shown and "Reported" in shown
+
+
+def test_department_handlers_do_not_see_grid_members(conn):
+    operator = user_named(conn, "operator1")
+    incident_id = first_incident(conn)
+    dispatch(conn, operator, incident_id, department="emergency")
+    handler = user_named(conn, "handler1")
+    assert card.load(conn, user=handler, incident_id=incident_id, now=NOW)["member"] is None
+
+
+def test_accept_dispatch_and_extend_go_through_the_workflow(conn):
+    operator = user_named(conn, "operator1")
+    incident_id = first_incident(conn)
+    dispatch(conn, operator, incident_id)
+    incident = card.load(conn, user=operator, incident_id=incident_id, now=NOW)
+    assert incident["status"] == "dispatched" and incident["department"] == "urban_management"
+    assert incident["due_at"] == NOW + timedelta(days=1)
+    assert [event["action"] for event in incident["events"]] == ["report", "accept", "dispatch"]
+    assert "extend" in card.card_actions(incident)
+
+    # The card's date-time field is county time (UTC+8).
+    extended = card.act(
+        conn,
+        user=operator,
+        incident_id=incident_id,
+        action="extend",
+        now=NOW,
+        note="雨天延期",
+        department=None,
+        new_due="2026-06-05T18:00",
+    )
+    assert extended["due_at"] == datetime(2026, 6, 5, 10, 0, tzinfo=UTC)
+    assert extended["extension_count"] == 1
+
+
+def test_refused_actions_change_nothing(conn):
+    operator = user_named(conn, "operator1")
+    incident_id = first_incident(conn)
+    common = {"user": operator, "incident_id": incident_id, "now": NOW, "department": None, "new_due": None}
+    with pytest.raises(InvalidInput):
+        card.act(conn, action="reject", note="  ", **common)
+    card.act(conn, action="accept", note=None, **common)
+    with pytest.raises(Conflict):
+        card.act(conn, action="accept", note=None, **common)
+    with pytest.raises(InvalidInput):
+        card.parse_new_due("tomorrow")
+    assert card.load(conn, user=operator, incident_id=incident_id, now=NOW)["status"] == "accepted"
+
+
+def test_counters_follow_the_workflow_the_clock_and_the_viewer(conn):
+    operator = user_named(conn, "operator1")
+    numbers = livestats.counters(conn, user=operator, now=NOW, categories=[])
+    assert numbers == {"new_today": 0, "open": 8, "overdue": 0, "closed_today": 0}
+    assert livestats.counters(conn, user=operator, now=NOW, categories=["dispute"])["open"] == 0
+
+    incident_id = first_incident(conn)
+    dispatch(conn, operator, incident_id)
+    later = NOW + timedelta(days=2)
+    assert livestats.counters(conn, user=operator, now=later, categories=[])["overdue"] == 1
+    assert livestats.overdue_ids(conn, user=operator, now=later, categories=[]) == [incident_id]
+    # A department handler counts only what is dispatched to their department.
+    handler = user_named(conn, "handler1")
+    assert livestats.counters(conn, user=handler, now=later, categories=[])["open"] == 0
+
+
+def test_queues_hold_what_waits_for_the_centre(conn):
+    operator = user_named(conn, "operator1")
+
+    def queue(name, now=NOW, period=None):
+        rows = queues.queue_rows(conn, queue=name, user=operator, now=now, categories=[], period=period)
+        return [row["id"] for row in rows]
+
+    reported = [row["id"] for row in conn.execute("SELECT id FROM incidents ORDER BY reported_at").fetchall()]
+    assert queue("new") == reported
+    june = resolve_period("month", NOW).bounds()
+    july = resolve_period("month", datetime(2026, 7, 10, tzinfo=UTC)).bounds()
+    assert queue("new", period=june) == reported and queue("new", period=july) == []
+
+    incident_id = reported[0]
+    dispatch(conn, operator, incident_id, department="emergency")
+    assert queue("due_soon", now=NOW + timedelta(hours=20)) == [incident_id]
+    assert queue("overdue", now=NOW + timedelta(hours=25)) == [incident_id]
+    handler = user_named(conn, "handler1")
+    card.act(
+        conn,
+        user=handler,
+        incident_id=incident_id,
+        action="return",
+        now=NOW,
+        note="不属于本部门职责",
+        department=None,
+        new_due=None,
+    )
+    assert queue("returned") == [incident_id]
+    sizes = queues.queue_sizes(conn, user=operator, now=NOW, categories=[], period=None)
+    assert sizes == {"new": 7, "overdue": 0, "due_soon": 0, "returned": 1, "verify": 0}
