@@ -41,7 +41,7 @@ export async function postReport(report, { csrf }) {
   }
   if (response.ok) return { outcome: "sent", incident: await response.json() };
   if (response.status === 401) return { outcome: "login" };
-  if (response.status >= 500 || response.status === 408 || response.status === 429) return { outcome: "later" };
+  if (response.status >= 500 || [408, 429].includes(response.status)) return { outcome: "later" };
   const error = await errorOf(response);
   if (response.status === 403 && error.field === "X-CSRF-Token") return { outcome: "later" };
   return { outcome: "refused", message: error.message };

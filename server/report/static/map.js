@@ -105,7 +105,8 @@ export function createPointMap(container, { ownGridCodes, onMove }) {
   }
 
   function drawGrids(grids) {
-    for (const feature of grids.features) feature.properties.own = ownGridCodes().includes(feature.properties.code);
+    const own = ownGridCodes();
+    for (const feature of grids.features) feature.properties.own = own.includes(feature.properties.code);
     map.getSource("grids").setData(grids);
   }
 

@@ -10,7 +10,12 @@ import { MAX_PHOTO_BYTES, fitPhoto } from "./photo.js";
 const ACCURACY_WARNING_M = 50;
 const RETRY_EVERY_MS = 30_000; // also retry when the server, not the phone, was unreachable
 const RECENT_SHOWN = 20;
-const REMEMBERED = { me: "gridwatch.report.me", categories: "gridwatch.report.categories", recent: "gridwatch.report.recent" };
+// What the page keeps in localStorage for a start without a connection.
+const REMEMBERED = {
+  me: "gridwatch.report.me",
+  categories: "gridwatch.report.categories",
+  recent: "gridwatch.report.recent",
+};
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -23,6 +28,7 @@ const state = {
   recent: [],
   recentOffline: false,
   point: null, // {lon, lat, accuracy, source: "gps" | "map"}
+  positionNote: "locating", // shown while there is no point: locating, no_position, no_geolocation
   map: null,
   flushing: null,
   flushAgain: false,
@@ -112,10 +118,11 @@ async function loadMe() {
   } catch {
     return recall("me");
   }
-  if (!response.ok) {
+  if (response.status === 401) {
     remember("me", null);
     return null;
   }
+  if (!response.ok) return recall("me"); // the server is down, not the session
   const me = await response.json();
   state.csrf = me.csrf_token ?? null;
   delete me.csrf_token;
@@ -159,7 +166,11 @@ async function login(event) {
 
 async function logout() {
   try {
-    await fetch(`${API}/auth/logout`, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": state.csrf ?? "" } });
+    await fetch(`${API}/auth/logout`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": state.csrf ?? "" },
+    });
   } catch {
     // Offline: forget the user here; the server session simply expires.
   }
@@ -183,6 +194,7 @@ function renderPoint() {
   const text = $("#position-text");
   const warning = $("#accuracy-warning");
   if (!point) {
+    text.textContent = t(state.positionNote);
     warning.hidden = true;
     return;
   }
@@ -194,7 +206,8 @@ function renderPoint() {
   }
   const accuracy = Math.round(point.accuracy);
   text.textContent = `${where} · ${t("accuracy", { m: accuracy })}`;
-  showMessage(warning, point.accuracy > ACCURACY_WARNING_M ? t("accuracy_warning", { m: accuracy }) : "", "warning");
+  const poor = point.accuracy > ACCURACY_WARNING_M;
+  showMessage(warning, poor ? t("accuracy_warning", { m: accuracy }) : "", "warning");
 }
 
 let lastFix = null;
@@ -202,13 +215,15 @@ let firstFix = true;
 
 function watchPosition() {
   if (!("geolocation" in navigator)) {
-    $("#position-text").textContent = state.t("no_geolocation");
+    state.positionNote = "no_geolocation";
+    renderPoint();
     centreOnOwnGrid();
     return;
   }
   navigator.geolocation.watchPosition(
     (position) => {
-      lastFix = { lon: position.coords.longitude, lat: position.coords.latitude, accuracy: position.coords.accuracy, source: "gps" };
+      const { longitude, latitude, accuracy } = position.coords;
+      lastFix = { lon: longitude, lat: latitude, accuracy, source: "gps" };
       // A point moved by hand stays where the inspector put it until they ask for the GPS again.
       if (state.point?.source !== "map") {
         setPoint(lastFix, { follow: firstFix });
@@ -217,7 +232,8 @@ function watchPosition() {
     },
     () => {
       if (!state.point) {
-        $("#position-text").textContent = state.t("no_position");
+        state.positionNote = "no_position";
+        renderPoint();
         centreOnOwnGrid();
       }
     },
@@ -233,7 +249,9 @@ async function centreOnOwnGrid() {
   const code = state.me?.grids?.[0];
   if (!state.map || !code || !navigator.onLine) return;
   try {
-    const response = await fetch(`${API}/grids/${encodeURIComponent(code)}?simplify=0.00001`, { credentials: "same-origin" });
+    const response = await fetch(`${API}/grids/${encodeURIComponent(code)}?simplify=0.00001`, {
+      credentials: "same-origin",
+    });
     if (response.ok) state.map.fit((await response.json()).geometry);
   } catch {
     // Offline: the inspector can still pan the map by hand.
@@ -355,7 +373,9 @@ async function renderQueue() {
         ? state.t("refused", { message: report.error })
         : state.t(state.sending.has(report.key) ? "sending" : "waiting");
       const item = element("li", { className: refused ? "refused" : "waiting" }, [
-        element("span", { text: `${categoryName(report.fields.category)} · ${localTime(report.created_at)}` }),
+        element("span", {
+          text: `${categoryName(report.fields.category)} · ${localTime(report.created_at)}`,
+        }),
         element("span", { text: status, className: "status" }),
       ]);
       if (refused) {
@@ -470,14 +490,13 @@ async function loadRecent() {
 function renderRecent() {
   const list = $("#recent");
   const { t, language } = state;
-  const items = state.recent.map((incident) =>
-    element("li", { className: `status-${incident.status}` }, [
-      element("span", {
-        text: `#${incident.id} ${language === "zh" ? incident.category_name_zh : incident.category_name_en} · ${localTime(incident.reported_at)}`,
-      }),
+  const items = state.recent.map((incident) => {
+    const category = incident[`category_name_${language}`];
+    return element("li", { className: `status-${incident.status}` }, [
+      element("span", { text: `#${incident.id} ${category} · ${localTime(incident.reported_at)}` }),
       element("span", { text: statusName(language, incident.status), className: "status" }),
-    ]),
-  );
+    ]);
+  });
   if (items.length === 0) items.push(element("li", { text: t("recent_empty"), className: "empty" }));
   if (state.recentOffline) items.unshift(element("li", { text: t("recent_offline"), className: "note" }));
   list.replaceChildren(...items);

@@ -60,8 +60,7 @@ async function networkFirst(request) {
 
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
-  if (event.request.method !== "GET" || url.origin !== self.location.origin || !SHELL_PATHS.has(url.pathname)) {
-    return;
-  }
+  const shellFile = url.origin === self.location.origin && SHELL_PATHS.has(url.pathname);
+  if (event.request.method !== "GET" || !shellFile) return;
   event.respondWith(networkFirst(event.request));
 });
