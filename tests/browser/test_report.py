@@ -173,7 +173,7 @@ def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(
     expect(page.locator("#recent li").first).to_contain_text(f"#{filed['id']}")
 
 
-def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone: Page):
+def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone: Page, screenshot):
     page = inspector_phone
     page.click("[data-language=en]")
     expect(page.locator("h1")).to_have_text("Report an incident")
@@ -184,6 +184,7 @@ def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone
     expect(page.locator("#submit")).to_have_text("Report")
     expect(page.locator("#recent li").first).to_contain_text("Reported")
     assert fits_the_phone_width(page)
+    screenshot("report-en")
 
 
 def test_poor_accuracy_is_warned_and_a_point_moved_on_the_map_is_sent_without_it(inspector_phone: Page, conn):
