@@ -294,3 +294,13 @@ def test_the_transition_endpoint_reports_refusals_clearly(client, tokens):
     assert dispatched.get_json()["properties"]["department"] == "urban_management"
     unauthenticated = client.post(f"{base}/comment", json={"note": "x"})
     assert unauthenticated.status_code == 401
+
+
+def test_an_oversized_body_is_413_naming_the_body(client, tokens):
+    response = client.post(
+        "/api/v1/incidents",
+        data=b"{" + b" " * (16 * 1024 * 1024) + b"}",
+        content_type="application/json",
+        headers=bearer(tokens["operator1"]),
+    )
+    assert response.status_code == 413 and response.get_json()["error"]["field"] == "body"

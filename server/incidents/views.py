@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from server import clock, http_input
 from server.auth import require_user
 from server.db import get_db
-from server.errors import InvalidInput
+from server.errors import InvalidInput, PayloadTooLarge
 from server.geojson import geojson_response
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, clean_photo
@@ -20,6 +21,13 @@ blueprint = Blueprint("incidents", __name__, url_prefix="/api/v1")
 MAX_PAGE = 1000
 CURSOR_PURPOSE = "incidents"
 _FEATURE_ONLY = ("lon", "lat")
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _body_too_large(error: RequestEntityTooLarge):
+    limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024 // 1024
+    refusal = PayloadTooLarge(f"the request body may have at most {limit} MiB", field="body")
+    return jsonify(refusal.to_dict()), refusal.status
 
 
 def _json_ready(value):
