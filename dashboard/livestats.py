@@ -56,13 +56,23 @@ def counters(conn: psycopg.Connection, *, user: User, now: datetime, categories:
 
 
 def overdue_ids(
-    conn: psycopg.Connection, *, user: User, now: datetime, categories: list[str], limit: int = 20_000
+    conn: psycopg.Connection,
+    *,
+    user: User,
+    now: datetime,
+    categories: list[str],
+    bbox: tuple[float, float, float, float],
+    limit: int = 5_000,
 ) -> list[int]:
-    """Open incidents past their due time, most overdue first: the map rings them in red (the
-    incident tiles carry no due time, and overdue changes with the clock, not with a row)."""
+    """Open incidents in the map's view past their due time, most overdue first: the map rings
+    them in red (the incident tiles carry no due time, and overdue changes with the clock, not
+    with a row)."""
     query = sql.SQL(
         "SELECT i.id FROM incidents i WHERE {} AND i.due_at < %(now)s AND {}"
+        " AND i.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
         " ORDER BY i.due_at LIMIT %(limit)s"
     ).format(_OPEN, _where(user, categories))
-    rows = conn.execute(query, {**_params(user, now, categories), "limit": limit}).fetchall()
+    west, south, east, north = bbox
+    params = {**_params(user, now, categories), "limit": limit, "west": west, "south": south}
+    rows = conn.execute(query, {**params, "east": east, "north": north}).fetchall()
     return [row["id"] for row in rows]

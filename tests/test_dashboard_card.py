@@ -122,7 +122,10 @@ def test_counters_follow_the_workflow_the_clock_and_the_viewer(conn):
     dispatch(conn, operator, incident_id)
     later = NOW + timedelta(days=2)
     assert livestats.counters(conn, user=operator, now=later, categories=[])["overdue"] == 1
-    assert livestats.overdue_ids(conn, user=operator, now=later, categories=[]) == [incident_id]
+    county = (103.0, 29.0, 104.0, 30.0)
+    assert livestats.overdue_ids(conn, user=operator, now=later, categories=[], bbox=county) == [incident_id]
+    elsewhere = (104.0, 29.0, 105.0, 30.0)
+    assert livestats.overdue_ids(conn, user=operator, now=later, categories=[], bbox=elsewhere) == []
     # A department handler counts only what is dispatched to their department.
     handler = user_named(conn, "handler1")
     assert livestats.counters(conn, user=handler, now=later, categories=[])["open"] == 0

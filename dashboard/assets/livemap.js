@@ -16,10 +16,12 @@
   const FILTERED = ["incidents", "density"];
   const TILE_ZOOMS = [5, 18];
   const FLUSH_MS = 150;
+  // Points (which can be ringed as overdue) are drawn from this zoom on (layers/catalog.py).
+  const POINT_ZOOM = 15;
 
   // One live map per page; exposed for the browser tests and bench/dashboard.py.
   const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
-                overdue: [], selected: null, config: null, labelSignature: null};
+                overdue: [], selected: null, config: null, labelSignature: null, view: null};
   window.gridwatchLive = live;
 
   function noUpdate() {
@@ -139,6 +141,7 @@
     live.pending = [];
     live.query = null;
     live.labelSignature = null;
+    live.view = null;
   }
 
   function popupContent(lines) {
@@ -229,6 +232,21 @@
     });
   }
 
+  function reportView() {
+    // The server lists the overdue incidents in view only when points are shown.
+    const map = live.map;
+    let view = null;
+    if (map.getZoom() >= POINT_ZOOM) {
+      const bounds = map.getBounds();
+      view = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].map(
+        (value) => Math.round(value * 1e4) / 1e4);
+    }
+    if (JSON.stringify(view) !== JSON.stringify(live.view)) {
+      live.view = view;
+      window.dash_clientside.set_props("map-view", {data: view});
+    }
+  }
+
   function create(container, config, filters, switches) {
     destroy();
     live.config = config;
@@ -267,8 +285,10 @@
     });
     hoverPopups(map, config);
     map.on("idle", placeLabels);
+    map.on("moveend", reportView);
     map.once("load", () => {
       applyOverdue();
+      reportView();
       if (config.focus) {
         map.jumpTo({center: shifted(config.focus.lon, config.focus.lat), zoom: 16});
       }

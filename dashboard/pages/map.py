@@ -162,6 +162,7 @@ def layout(lang: str | None = None, incident: str | None = None, **_query):
             dcc.Store(id="map-applied"),
             dcc.Store(id="live-tick", data=0),
             dcc.Store(id="overdue-ids", data=[]),
+            dcc.Store(id="map-view"),
             dcc.Store(id="selected-incident", data=config["focus"]["id"] if config["focus"] else None),
             dcc.Store(id="card-refresh", data=0),
             html.Div(
@@ -215,7 +216,6 @@ def _known_categories(values) -> list[str]:
 
 @callback(
     *[Output(f"counter-{name}", "children") for name in COUNTERS],
-    Output("overdue-ids", "data"),
     Input("live-tick", "data"),
     Input("filter-category", "value"),
     State("map-language", "data"),
@@ -223,13 +223,30 @@ def _known_categories(values) -> list[str]:
 def refresh_counters(_tick, category_values, language):
     user = current_user()
     if user is None:
-        return [dash.no_update] * (len(COUNTERS) + 1)
-    categories = _known_categories(category_values)
-    now = clock.now()
+        return [dash.no_update] * len(COUNTERS)
     with get_db().connection() as conn:
-        numbers = livestats.counters(conn, user=user, now=now, categories=categories)
-        overdue = livestats.overdue_ids(conn, user=user, now=now, categories=categories)
-    return [*(format_count(numbers[name], language) for name in COUNTERS), overdue]
+        numbers = livestats.counters(
+            conn, user=user, now=clock.now(), categories=_known_categories(category_values)
+        )
+    return [format_count(numbers[name], language) for name in COUNTERS]
+
+
+@callback(
+    Output("overdue-ids", "data"),
+    Input("live-tick", "data"),
+    Input("filter-category", "value"),
+    Input("map-view", "data"),
+)
+def refresh_overdue(_tick, category_values, view):
+    """The overdue incidents in view, once the map is zoomed in far enough to show points."""
+    user = current_user()
+    if user is None or not view:
+        return []
+    bbox = tuple(float(value) for value in view)
+    with get_db().connection() as conn:
+        return livestats.overdue_ids(
+            conn, user=user, now=clock.now(), categories=_known_categories(category_values), bbox=bbox
+        )
 
 
 def _render_card(incident_id: int | None, language: str, message=None):

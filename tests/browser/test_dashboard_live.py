@@ -4,6 +4,7 @@ leader, against the real app and database (tests/browser/conftest.py)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -11,6 +12,7 @@ from playwright.sync_api import Page, expect
 from psycopg.rows import dict_row
 
 from server.auth.users import set_password
+from server.clock import CLOCK_KEY
 from server.tiles.geo import tile_fraction
 
 pytestmark = pytest.mark.browser
@@ -147,6 +149,20 @@ def test_operator_accepts_and_dispatches_from_the_card(live_server, page, databa
         timeout=10_000,
     )
     screenshot("dashboard-incident-card")
+
+    # Two days later the case is overdue: the next change on the feed refreshes the counters and
+    # rings the point in red.
+    later = datetime.now(UTC) + timedelta(days=2)
+    live_server.app.extensions[CLOCK_KEY] = lambda: later
+    page.locator(".gw-action-escalate").click()
+    expect(page.locator("#card-warning")).to_contain_text("已超期")
+    expect(page.locator("#counter-overdue")).to_have_text("1")
+    page.wait_for_function(
+        """(id) => gridwatchLive.map.getFeatureState(
+            {source: "incidents", sourceLayer: "incidents", id: id}).overdue === true""",
+        arg=incident["id"],
+    )
+    del live_server.app.extensions[CLOCK_KEY]
 
     # Rejecting another report (with the reason the workflow requires) lowers the open counter.
     expect(page.locator("#counter-open")).to_have_text("8")
