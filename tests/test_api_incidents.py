@@ -304,3 +304,36 @@ def test_an_oversized_body_is_413_naming_the_body(client, tokens):
         headers=bearer(tokens["operator1"]),
     )
     assert response.status_code == 413 and response.get_json()["error"]["field"] == "body"
+
+
+def test_concurrent_identical_actions_take_effect_once(live_server, tokens, conn):
+    incident_id = conn.execute("SELECT min(id) AS id FROM incidents").fetchone()["id"]
+    barrier = threading.Barrier(6)
+    statuses = []
+
+    def accept():
+        request = urllib.request.Request(
+            f"{live_server}/api/v1/incidents/{incident_id}/actions/accept",
+            data=b"{}",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {tokens['operator1']}"},
+            method="POST",
+        )
+        barrier.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                statuses.append(response.status)
+        except urllib.error.HTTPError as error:
+            statuses.append(error.code)
+            error.close()
+
+    threads = [threading.Thread(target=accept) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] + [409] * 5
+    accepts = conn.execute(
+        "SELECT count(*) AS n FROM incident_events WHERE incident_id = %s AND action = 'accept'",
+        [incident_id],
+    ).fetchone()
+    assert accepts["n"] == 1
