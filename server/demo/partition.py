@@ -45,6 +45,16 @@ class Partition:
     def indices(self, level: str) -> np.ndarray:
         return np.array([i for i, area in enumerate(self.areas) if area.level == level])
 
+    def township_of(self) -> np.ndarray:
+        """For each area, the index of its township (-1 for the county)."""
+        township = np.full(len(self.areas), -1)
+        for index, area in enumerate(self.areas):  # parents come before children
+            if area.level == "township":
+                township[index] = index
+            elif area.parent is not None:
+                township[index] = township[area.parent]
+        return township
+
 
 def voronoi_cells(seeds: np.ndarray, within) -> list[MultiPolygon]:
     """The Voronoi cell of each seed (in seed order), clipped to `within`."""
