@@ -40,6 +40,8 @@ def demo_url(pg_cluster):
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = pg_cluster.url_for(name)
     migrate(url)
+    # Loaded twice: the second load must replace the first one completely.
+    load_demo(url, seed=3, incident_count=500, until=UNTIL - timedelta(days=40))
     summary = load_demo(url, seed=11, incident_count=INCIDENTS, until=UNTIL)
     assert summary.counts["incidents"] == INCIDENTS
     yield url
@@ -253,6 +255,20 @@ def test_health_reports_the_demo_county(demo_url, tmp_path):
         app.extensions["gridwatch.db"].close()
     assert body["status"] == "ok"
     assert body["counts"] == {"grids": 2184, "incidents": INCIDENTS}
+
+
+def test_a_reload_replaces_everything_and_keeps_derived_data_in_step(demo):
+    """The fixture loaded another county first. Nothing of it is left, and the tile rollups,
+    which triggers keep, count the incidents of the second load only."""
+    row = demo.execute(
+        """SELECT (SELECT count(*) FROM incidents) AS incidents,
+                  (SELECT count(DISTINCT incident_id) FROM incident_events) AS with_events,
+                  (SELECT max(id) FROM incidents) AS last_id,
+                  (SELECT sum(n) FROM tiles.incident_cells WHERE level = 6) AS in_rollup,
+                  (SELECT count(*) FROM users WHERE username LIKE 'gm%%') AS members"""
+    ).fetchone()
+    assert row["incidents"] == row["with_events"] == row["last_id"] == row["in_rollup"] == INCIDENTS
+    assert row["members"] == 2184 - 24
 
 
 def test_load_if_empty_keeps_a_loaded_county(demo_url):

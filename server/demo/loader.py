@@ -38,8 +38,8 @@ from server.demo.people import People, build_people
 from server.demo.settlements import generate_settlements
 
 CHINA = timezone(timedelta(hours=8))
-# What a load replaces. CASCADE also empties what hangs off these (tokens, photos, rollups).
-DATA_TABLES = ["incident_events", "incidents", "patrols", "grids", "users"]
+# What a load replaces, after the incidents. CASCADE also empties what hangs off these (tokens).
+DATA_TABLES = ["patrols", "grids", "users"]
 BULK_TABLES = ["incidents", "incident_events", "patrols"]
 
 
@@ -110,6 +110,19 @@ def _load_people_and_grids(conn: psycopg.Connection, partition: Partition, peopl
                     (int(index) + 1, area.code, level, parent, area.name_zh, area.name_en, area.households,
                      area.population, member, wkb[index])
                 )  # fmt: skip
+
+
+def _empty(conn: psycopg.Connection) -> None:
+    """Remove all data. Incidents are deleted, not truncated, so that the triggers of derived
+    data (the tile rollups) see them go; what references them is truncated first (a reload is a
+    reset, not history). The rest is truncated."""
+    referencing = conn.execute(_sql("referencing_incidents.sql")).fetchall()
+    if referencing:
+        tables = sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in referencing)
+        conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(tables))
+    conn.execute("DELETE FROM incidents")
+    everything = sql.SQL(", ").join(map(sql.Identifier, DATA_TABLES))
+    conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(everything))
 
 
 def _defer_indexes(conn: psycopg.Connection, tables: list[str]) -> list[tuple]:
@@ -212,8 +225,7 @@ def load_demo(
         )
 
         steps.next("replace grids and people")
-        everything = sql.SQL(", ").join(map(sql.Identifier, DATA_TABLES))
-        conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(everything))
+        _empty(conn)
         _load_people_and_grids(conn, partition, people)
         deferred = _defer_indexes(conn, BULK_TABLES)
         steps.next("stage incidents")
