@@ -27,17 +27,19 @@ INCIDENT_SELECT = sql.SQL(
          LEFT JOIN departments d ON d.id = i.department_id"""
 )
 
+# No "OR i.reporter_id = viewer": an OR here makes the planner scan the newest-first index
+# through hundreds of thousands of rows (562 ms at 1M incidents instead of 0.8 ms), and an
+# inspector files only in their own grids anyway.
 _INSPECTOR_SEES = sql.SQL(
-    """(i.reporter_id = %(viewer)s
-        OR i.grid_id IN (SELECT d.id FROM grids h JOIN grids d ON d.path <@ h.path
-                          WHERE h.member_id = %(viewer)s))"""
+    """i.grid_id IN (SELECT d.id FROM grids h JOIN grids d ON d.path <@ h.path
+                      WHERE h.member_id = %(viewer)s)"""
 )
 _DEPARTMENT_SEES = sql.SQL("i.department_id = %(viewer_department)s")
 _SEES_ALL = sql.SQL("true")
 
 
 def visible_to(user: User) -> sql.Composable:
-    """The incidents this user may read: inspectors their own grids (and what they filed),
+    """The incidents this user may read: inspectors those in their own grids and below,
     department handlers what is dispatched to their department, everyone else all."""
     if user.role == "inspector":
         return _INSPECTOR_SEES

@@ -216,8 +216,14 @@ def list_incidents(
     if after is not None:
         conditions.append(sql.SQL("(i.reported_at, i.id) < (%(after_at)s, %(after_id)s)"))
         params["after_at"], params["after_id"] = after
+    # Find the page's ids with a narrow query first, then read the rows: with the joins and
+    # per-row columns of INCIDENT_SELECT in the same query, the planner walks the newest-first
+    # index past tens of thousands of rows instead of using the spatial or grid index.
     query = sql.SQL(
-        "{select} WHERE {conditions} ORDER BY i.reported_at DESC, i.id DESC LIMIT %(limit)s"
+        """WITH page AS MATERIALIZED (
+               SELECT i.id FROM incidents i WHERE {conditions}
+                ORDER BY i.reported_at DESC, i.id DESC LIMIT %(limit)s)
+           {select} JOIN page ON page.id = i.id ORDER BY i.reported_at DESC, i.id DESC"""
     ).format(select=INCIDENT_SELECT, conditions=sql.SQL(" AND ").join(conditions))
     rows = conn.execute(query, params).fetchall()
     next_key = None
