@@ -136,6 +136,8 @@ def test_grids_list_filters_and_simplifies(client, tokens):
     first = grids["features"][0]
     assert first["id"] == "511423001001001" and first["geometry"]["type"] == "MultiPolygon"
     assert first["properties"]["parent"] == "511423001001" and first["properties"]["member_name"] == "张网格"
+    for_department = client.get("/api/v1/grids?level=grid", headers=bearer(tokens["handler1"])).get_json()
+    assert for_department["features"][0]["properties"]["member_name"] is None  # as on the map tiles
     children = client.get("/api/v1/grids?parent=511423001", headers=headers).get_json()
     assert [f["id"] for f in children["features"]] == ["511423001001", "511423001002"]
     in_box = client.get(

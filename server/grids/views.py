@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from server import clock, http_input
-from server.auth import require_user
+from server.auth import User, require_user
 from server.db import get_db
 from server.geojson import geojson_response
 from server.grids import service
@@ -17,8 +17,14 @@ MAX_PAGE = 5000
 CURSOR_PURPOSE = "grids"
 
 
-def as_feature(grid: dict) -> dict:
+# Who sees grid members' names: as on the map tiles (sql/0023), not department handlers.
+SEES_MEMBER_NAMES = frozenset({"inspector", "operator", "leader", "admin"})
+
+
+def as_feature(grid: dict, user: User) -> dict:
     properties = {key: value for key, value in grid.items() if key != "geometry"}
+    if user.role not in SEES_MEMBER_NAMES:
+        properties["member_name"] = None
     return {"type": "Feature", "id": grid["code"], "geometry": grid["geometry"], "properties": properties}
 
 
@@ -28,7 +34,7 @@ def _simplify(args: dict) -> float | None:
 
 @blueprint.get("/grids")
 def list_grids():
-    require_user()
+    user = require_user()
     args = http_input.query_args()
     where = service.GridFilter(
         level=http_input.choice(args, "level", service.LEVELS),
@@ -46,7 +52,7 @@ def list_grids():
     return geojson_response(
         {
             "type": "FeatureCollection",
-            "features": [as_feature(row) for row in rows],
+            "features": [as_feature(row, user) for row in rows],
             "numberReturned": len(rows),
             "links": page_links("grids.list_grids", next_cursor),
         }
@@ -55,9 +61,9 @@ def list_grids():
 
 @blueprint.get("/grids/<code>")
 def get_grid(code: str):
-    require_user()
+    user = require_user()
     args = http_input.query_args()
     checked = http_input.code({"code": code}, "code")
     with get_db().connection() as conn:
         grid = service.get_grid(conn, code=checked, now=clock.now(), simplify=_simplify(args))
-    return geojson_response(as_feature(grid))
+    return geojson_response(as_feature(grid, user))
