@@ -337,3 +337,24 @@ def test_concurrent_identical_actions_take_effect_once(live_server, tokens, conn
         [incident_id],
     ).fetchone()
     assert accepts["n"] == 1
+
+
+def test_a_resolution_photo_is_stored_with_its_event(client, tokens, conn):
+    created = client.post("/api/v1/incidents", json=filing(), headers=bearer(tokens["inspector1"])).get_json()
+    webp = io.BytesIO()
+    Image.new("RGB", (20, 10), (0, 128, 0)).save(webp, "WEBP")
+    response = client.post(
+        f"/api/v1/incidents/{created['id']}/actions/self_handle",
+        data={
+            "note": "已现场清理",
+            "photos": [FileStorage(io.BytesIO(webp.getvalue()), filename="after.webp")],
+        },
+        content_type="multipart/form-data",
+        headers=bearer(tokens["inspector1"]),
+    )
+    assert response.status_code == 200
+    properties = response.get_json()["properties"]
+    [photo] = properties["photos"]
+    [event] = [e for e in properties["events"] if e["action"] == "self_handle"]
+    assert photo["event_id"] == event["id"] and photo["content_type"] == "image/webp"
+    assert (photo["width"], photo["height"]) == (20, 10)
