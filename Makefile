@@ -39,7 +39,7 @@ bench-load: $(INSTALLED)
 	$(BIN)/python bench/load.py
 
 # The README's pictures, taken by the browser tests (tests/browser/conftest.py: `screenshot`).
-DOC_SCREENSHOTS := dashboard-home-zh
+DOC_SCREENSHOTS := dashboard-home-zh dashboard-map-zh dashboard-map-en dashboard-incident-card
 screenshots: $(INSTALLED) $(NODE_MODULES)
 	$(BIN)/pytest -m browser tests/browser
 	mkdir -p docs/screenshots

@@ -22,11 +22,7 @@ def layer(style: dict, layer_id: str) -> dict:
 
 def test_without_a_basemap_the_map_draws_gridwatchs_own_outlines_and_names():
     style = build_style(language="zh", basemap=None, centre=HONGYA)
-    assert style["layers"][0] == {
-        "id": "paper",
-        "type": "background",
-        "paint": {"background-color": "#f3f1ec"},
-    }
+    assert style["layers"][0]["id"] == "grid-fill"  # the page's own background below
     assert "basemap" not in style["sources"]
     assert style["sources"]["grids"]["tiles"] == ["/tiles/grids/{z}/{x}/{y}.mvt"]
     assert style["sources"]["density"]["tiles"] == ["/tiles/incident_density/{z}/{x}/{y}.mvt"]

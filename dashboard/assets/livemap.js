@@ -272,6 +272,9 @@
       minZoom: 5,
       maxZoom: 19,
       attributionControl: {compact: false},
+      // A wall screen wants the new state, not a fade-in: every frame of fading is a frame to
+      // draw (and on machines without a GPU a frame costs hundreds of milliseconds).
+      fadeDuration: 0,
     });
     live.map = map;
     map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-left");
