@@ -97,25 +97,24 @@ def present(row: dict, user: User) -> dict:
     return {key: value for key, value in row.items() if key not in hidden}
 
 
-def _load(
-    conn: psycopg.Connection,
-    *,
-    user: User,
-    incident_id: int,
-    now: datetime,
-    lock: bool,
-    check_visible: bool = True,
-) -> dict:
-    query = sql.SQL("{select} WHERE i.id = %(id)s AND {visible}{lock}").format(
+def _load_query(user: User, *, lock: bool, check_visible: bool = True) -> sql.Composed:
+    return sql.SQL("{select} WHERE i.id = %(id)s AND {visible}{lock}").format(
         select=INCIDENT_SELECT,
         visible=visible_to(user) if check_visible else sql.SQL("true"),
         lock=sql.SQL(" FOR UPDATE OF i") if lock else sql.SQL(""),
     )
-    row = conn.execute(query, _params(user, now, id=incident_id)).fetchone()
+
+
+def _found(row: dict | None, incident_id: int) -> dict:
     if row is None:
         # Also for incidents the user may not see: ids should not reveal other grids' cases.
         raise NotFound(f"no incident {incident_id}", field="id")
     return row
+
+
+def _load(conn: psycopg.Connection, *, user: User, incident_id: int, now: datetime, lock: bool) -> dict:
+    query = _load_query(user, lock=lock)
+    return _found(conn.execute(query, _params(user, now, id=incident_id)).fetchone(), incident_id)
 
 
 def get_incident(
@@ -124,22 +123,27 @@ def get_incident(
     """One incident with its event log, photos and the actions the user may take now.
     ``check_visible=False`` only for the actor of a change that took the case out of their sight
     (a department returning it), so they see the result of their own action."""
-    row = _load(conn, user=user, incident_id=incident_id, now=now, lock=False, check_visible=check_visible)
-    events = conn.execute(
-        """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
-                  u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
-             FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
-            WHERE e.incident_id = %s ORDER BY e.at, e.id""",
-        [incident_id],
-    ).fetchall()
-    photos = conn.execute(
-        """SELECT id, event_id, content_type, width, height FROM incident_photos
-            WHERE incident_id = %s ORDER BY id""",
-        [incident_id],
-    ).fetchall()
+    # One round trip for the three reads (psycopg pipeline mode).
+    with conn.pipeline():
+        found = conn.execute(
+            _load_query(user, lock=False, check_visible=check_visible), _params(user, now, id=incident_id)
+        )
+        events = conn.execute(
+            """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
+                      u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
+                 FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
+                WHERE e.incident_id = %s ORDER BY e.at, e.id""",
+            [incident_id],
+        )
+        photos = conn.execute(
+            """SELECT id, event_id, content_type, width, height FROM incident_photos
+                WHERE incident_id = %s ORDER BY id""",
+            [incident_id],
+        )
+    row = _found(found.fetchone(), incident_id)
     incident = present(row, user)
-    incident["events"] = events
-    incident["photos"] = photos
+    incident["events"] = events.fetchall()
+    incident["photos"] = photos.fetchall()
     incident["allowed_actions"] = workflow.allowed_actions(user.role, _facts(row))
     return incident
 
@@ -252,14 +256,22 @@ def file_incident(
     scope = workflow.REPORT_ROLES.get(user.role)
     if scope is None:
         raise Forbidden(f"a {user.role} cannot file incidents", field=None)
-    category = conn.execute(
-        """SELECT code, default_priority, duplicate_radius_m, duplicate_window
-             FROM categories WHERE code = %s AND active""",
-        [filing.category],
-    ).fetchone()
+    lon, lat = gcj02_to_wgs84(filing.lon, filing.lat) if filing.crs == "gcj02" else (filing.lon, filing.lat)
+    with conn.pipeline():  # both lookups in one round trip
+        category_found = conn.execute(
+            """SELECT code, default_priority, duplicate_radius_m, duplicate_window
+                 FROM categories WHERE code = %s AND active""",
+            [filing.category],
+        )
+        grid_found = conn.execute(
+            """SELECT g.id, EXISTS (SELECT 1 FROM grids h WHERE h.member_id = %(viewer)s AND h.path @> g.path)
+                      AS mine
+                 FROM grids g WHERE g.id = grid_at(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))""",
+            {"viewer": user.id, "lon": lon, "lat": lat},
+        )
+    category, grid = category_found.fetchone(), grid_found.fetchone()
     if category is None:
         raise Unprocessable(f"unknown category {filing.category!r}", field="category")
-    lon, lat = gcj02_to_wgs84(filing.lon, filing.lat) if filing.crs == "gcj02" else (filing.lon, filing.lat)
     photo_locations = [
         {"photo": index, "lon": photo.gps[0], "lat": photo.gps[1]}
         for index, photo in enumerate(filing.photos)
@@ -275,12 +287,6 @@ def file_incident(
             duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
             return FilingResult(incident, duplicates, replayed=True, photo_locations=photo_locations)
 
-    grid = conn.execute(
-        """SELECT g.id, EXISTS (SELECT 1 FROM grids h WHERE h.member_id = %(viewer)s AND h.path @> g.path)
-                  AS mine
-             FROM grids g WHERE g.id = grid_at(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))""",
-        {"viewer": user.id, "lon": lon, "lat": lat},
-    ).fetchone()
     if grid is None:
         raise Unprocessable(
             "the point is outside the county's grids / 该位置不在本县网格范围内", field=OUTSIDE_COUNTY
