@@ -40,7 +40,9 @@ def require_user() -> User:
     user = current_user()
     if user is None:
         if request.headers.get("Authorization"):
-            raise Unauthorized("the API token is invalid or revoked", field="Authorization")
+            raise Unauthorized(
+                "令牌无效或已撤销 / the API token is invalid or revoked", field="Authorization"
+            )
         raise Unauthorized("log in or send 'Authorization: Bearer <token>' / 请先登录", field="Authorization")
     return user
 

@@ -18,6 +18,7 @@ from server.errors import InvalidInput, PayloadTooLarge
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 MAX_PHOTOS = 4
+_MAX_MB = MAX_PHOTO_BYTES // 1024 // 1024
 MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _GPS_IFD = 0x8825
@@ -35,16 +36,21 @@ class CleanPhoto:
 
 def clean_photo(raw: bytes, *, field: str = "photos") -> CleanPhoto:
     if len(raw) > MAX_PHOTO_BYTES:
-        raise PayloadTooLarge(f"a photo may have at most {MAX_PHOTO_BYTES // 1024 // 1024} MiB", field=field)
+        raise PayloadTooLarge(
+            f"照片不能超过 {_MAX_MB} MB / a photo may have at most {_MAX_MB} MiB",
+            field=field,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(raw))
             kind = image.format
             if kind not in _FORMATS:
-                raise InvalidInput("a photo must be JPEG, PNG or WebP", field=field)
+                raise InvalidInput(
+                    "照片须为 JPEG、PNG 或 WebP / a photo must be JPEG, PNG or WebP", field=field
+                )
             if image.width * image.height > MAX_PIXELS:
-                raise InvalidInput("the photo has too many pixels", field=field)
+                raise InvalidInput("照片像素过多 / the photo has too many pixels", field=field)
             gps = _exif_gps(image)
             image = ImageOps.exif_transpose(image)  # keep the orientation EXIF described
             image.load()
@@ -56,7 +62,9 @@ def clean_photo(raw: bytes, *, field: str = "photos") -> CleanPhoto:
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ) as error:
-        raise InvalidInput("the photo is not a readable JPEG, PNG or WebP image", field=field) from error
+        raise InvalidInput(
+            "无法读取照片 / the photo is not a readable JPEG, PNG or WebP image", field=field
+        ) from error
     content = _encode(image, kind)
     return CleanPhoto(
         _FORMATS[kind], content, image.width, image.height, hashlib.sha256(content).digest(), gps

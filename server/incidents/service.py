@@ -255,7 +255,7 @@ def file_incident(
     """
     scope = workflow.REPORT_ROLES.get(user.role)
     if scope is None:
-        raise Forbidden(f"a {user.role} cannot file incidents", field=None)
+        raise Forbidden(f"当前角色不能上报事件 / a {user.role} cannot file incidents", field=None)
     lon, lat = gcj02_to_wgs84(filing.lon, filing.lat) if filing.crs == "gcj02" else (filing.lon, filing.lat)
     with conn.pipeline():  # both lookups in one round trip
         category_found = conn.execute(
@@ -271,7 +271,7 @@ def file_incident(
         )
     category, grid = category_found.fetchone(), grid_found.fetchone()
     if category is None:
-        raise Unprocessable(f"unknown category {filing.category!r}", field="category")
+        raise Unprocessable(f"未知的事件类别 / unknown category {filing.category!r}", field="category")
     photo_locations = [
         {"photo": index, "lon": photo.gps[0], "lat": photo.gps[1]}
         for index, photo in enumerate(filing.photos)
@@ -471,10 +471,14 @@ def perform(
     facts = _facts(row)
     allowed = workflow.allowed_actions(user.role, facts)
     if user.role not in transition.roles:
-        raise Forbidden(f"a {user.role} may not {action}", field="action", allowed_actions=allowed)
+        raise Forbidden(
+            f"当前角色无权执行此操作 / a {user.role} may not {action}",
+            field="action",
+            allowed_actions=allowed,
+        )
     if not workflow.may_act(user.role, transition, facts):
         raise Forbidden(
-            f"'{action}' on this incident is outside your grids or department",
+            f"不在您负责的网格或部门 / '{action}' on this incident is outside your grids or department",
             field="action",
             allowed_actions=allowed,
         )
@@ -482,7 +486,7 @@ def perform(
     if blocked is not None:
         raise Conflict(blocked, field="action", status=row["status"], allowed_actions=allowed)
     if action in workflow.NOTE_REQUIRED and not given.note:
-        raise InvalidInput(f"'{action}' needs a note giving the reason", field="note")
+        raise InvalidInput(f"请填写原因 / '{action}' needs a note giving the reason", field="note")
     if now < row["reported_at"]:
         raise Conflict("the clock is earlier than the report time", field="action")
 

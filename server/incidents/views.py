@@ -60,7 +60,7 @@ def as_feature(incident: dict) -> dict:
 def _photos(limit: int = MAX_PHOTOS) -> tuple:
     files = request.files.getlist("photos")
     if len(files) > limit:
-        raise InvalidInput(f"at most {limit} photos", field="photos")
+        raise InvalidInput(f"最多 {limit} 张照片 / at most {limit} photos", field="photos")
     photos = []
     for upload in files:
         raw = upload.stream.read(MAX_PHOTO_BYTES + 1)

@@ -106,11 +106,14 @@ def in_scope(scope: str, facts: Facts) -> bool:
 def blocked_by_state(transition: Transition, facts: Facts) -> str | None:
     """Why the current state refuses this action, or None when it allows it."""
     if facts.status not in transition.from_statuses:
-        return f"'{transition.action}' is not possible while the incident is {facts.status}"
+        return (
+            f"事件当前状态不允许此操作 / '{transition.action}' is not possible"
+            f" while the incident is {facts.status}"
+        )
     if transition.action == "rate" and facts.rated:
-        return "the incident is already rated"
+        return "事件已评价 / the incident is already rated"
     if transition.action == "escalate" and facts.handling_level == HANDLING_LEVELS[-1]:
-        return "the incident is already handled at county level"
+        return "事件已在县级处置 / the incident is already handled at county level"
     return None
 
 
