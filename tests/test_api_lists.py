@@ -188,3 +188,15 @@ def test_categories_departments_and_me(client, tokens):
     assert len(departments) == 10
     me = client.get("/api/v1/users/me", headers=headers).get_json()
     assert me["role"] == "department" and me["department"] == "emergency"
+
+
+def test_paging_is_stable_when_many_incidents_share_a_time(client, tokens, conn):
+    conn.execute("UPDATE incidents SET reported_at = timestamptz '2026-06-01 12:00+08'")
+    conn.commit()
+    headers = bearer(tokens["operator1"])
+    seen, url = [], "/api/v1/incidents?limit=3"
+    while url:
+        page = client.get(url, headers=headers).get_json()
+        seen += ids(page)
+        url = next_link(page)
+    assert len(seen) == 8 and seen == sorted(seen, reverse=True)
