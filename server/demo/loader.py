@@ -112,11 +112,10 @@ def _load_people_and_grids(conn: psycopg.Connection, partition: Partition, peopl
                 )  # fmt: skip
 
 
-def _empty(conn: psycopg.Connection) -> None:
+def _empty(conn: psycopg.Connection, referencing: list[tuple[str, str]]) -> None:
     """Remove all data. Incidents are deleted, not truncated, so that the triggers of derived
-    data (the tile rollups) see them go; what references them is truncated first (a reload is a
-    reset, not history). The rest is truncated."""
-    referencing = conn.execute(_sql("referencing_incidents.sql")).fetchall()
+    data (the tile rollups) see them go; the `referencing` tables (schema, name) are truncated
+    first (a reload is a reset, not history). The rest is truncated."""
     if referencing:
         tables = sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in referencing)
         conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(tables))
@@ -225,9 +224,12 @@ def load_demo(
         )
 
         steps.next("replace grids and people")
-        _empty(conn)
-        _load_people_and_grids(conn, partition, people)
+        # Indexes and foreign keys go first: deleting incidents would otherwise check, row by
+        # row, the unindexed self-reference `duplicate_of`.
+        referencing = conn.execute(_sql("referencing_incidents.sql")).fetchall()
         deferred = _defer_indexes(conn, BULK_TABLES)
+        _empty(conn, referencing)
+        _load_people_and_grids(conn, partition, people)
         steps.next("stage incidents")
         create_stage(conn, "demo_incident_stage", {name: kind for name, (kind, _) in incidents.items()})
         copy_arrays(conn, "demo_incident_stage", incidents)
