@@ -208,6 +208,18 @@ _CATEGORY = {
     },
 }
 
+_TOKEN = {
+    "type": "object",
+    "required": ["id", "label", "created_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "label": _STRING,
+        "created_at": _TIME,
+        "last_used_at": _nullable(_TIME),
+        "revoked_at": _nullable(_TIME),
+    },
+}
+
 _ROLES = ["inspector", "operator", "department", "leader", "admin"]
 
 _NEW_USER = {
@@ -309,6 +321,30 @@ def build_document() -> dict:
                     "201": _json({"type": "object", "required": ["token"], "properties": {"token": _STRING}}),
                     **_errors(400, 401, 403),
                 },
+            },
+            "get": {
+                "summary": "The caller's tokens (without secrets)",
+                "security": secured,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["tokens"],
+                            "properties": {"tokens": {"type": "array", "items": _TOKEN}},
+                        }
+                    ),
+                    **_errors(401),
+                },
+            },
+        },
+        "/auth/tokens/{token_id}": {
+            "delete": {
+                "summary": "Revoke one of the caller's tokens (a lost phone)",
+                "security": secured,
+                "parameters": [
+                    {"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {"204": {"description": "revoked"}, **_errors(401, 403, 404)},
             }
         },
         "/users/me": {

@@ -215,3 +215,19 @@ def test_workers_without_a_configured_secret_share_one_kept_in_var(database_url,
     finally:
         for worker in workers:
             worker.extensions["gridwatch.db"].close()
+
+
+def test_a_user_lists_and_revokes_their_own_tokens(client, tokens, conn):
+    headers = bearer(tokens["inspector1"])
+    phone = client.post("/api/v1/auth/tokens", json={"label": "旧手机"}, headers=headers).get_json()["token"]
+    listed = client.get("/api/v1/auth/tokens", headers=headers).get_json()["tokens"]
+    assert [t["label"] for t in listed] == ["", "旧手机"] and "token" not in listed[0]
+    lost = listed[1]["id"]
+    other_users = conn.execute(
+        "SELECT t.id FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.username = 'operator1'"
+    ).fetchone()["id"]
+    assert client.delete(f"/api/v1/auth/tokens/{other_users}", headers=headers).status_code == 404
+    assert client.delete(f"/api/v1/auth/tokens/{lost}", headers=headers).status_code == 204
+    assert client.get("/api/v1/users/me", headers=bearer(phone)).status_code == 401
+    assert client.get("/api/v1/users/me", headers=headers).status_code == 200
+    assert client.get("/api/v1/users/me", headers=bearer(tokens["operator1"])).status_code == 200

@@ -141,6 +141,24 @@ def user_for_token(conn: psycopg.Connection, *, token: str, now: datetime) -> Us
     return _user(row)
 
 
+def list_tokens(conn: psycopg.Connection, *, user_id: int) -> list[dict]:
+    """The user's tokens without their secrets: enough to recognise and revoke one."""
+    return conn.execute(
+        """SELECT id, label, created_at, last_used_at, revoked_at FROM api_tokens
+            WHERE user_id = %s ORDER BY id""",
+        [user_id],
+    ).fetchall()
+
+
+def revoke_token(conn: psycopg.Connection, *, user_id: int, token_id: int, now: datetime) -> bool:
+    """Revoke one of the user's own tokens (e.g. of a lost phone). False if there is none."""
+    cur = conn.execute(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s AND user_id = %s",
+        [now, token_id, user_id],
+    )
+    return cur.rowcount == 1
+
+
 def revoke_tokens(conn: psycopg.Connection, *, user_id: int, now: datetime) -> int:
     cur = conn.execute(
         "UPDATE api_tokens SET revoked_at = %s WHERE user_id = %s AND revoked_at IS NULL", [now, user_id]

@@ -10,9 +10,9 @@ from server import clock, http_input
 from server.auth import SESSION_CSRF, SESSION_USER, current_user, require_user
 from server.auth.passwords import verify_password
 from server.auth.ratelimit import check_login_allowed, clear_login_failures, record_login_failure
-from server.auth.users import User, find_login, issue_token
+from server.auth.users import User, find_login, issue_token, list_tokens, revoke_token
 from server.db import get_db
-from server.errors import Unauthorized
+from server.errors import NotFound, Unauthorized
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1")
 
@@ -80,6 +80,28 @@ def create_token():
     with get_db().connection() as conn:
         token = issue_token(conn, user_id=user.id, label=label)
     return jsonify({"token": token}), 201
+
+
+@blueprint.get("/auth/tokens")
+def tokens():
+    user = require_user()
+    with get_db().connection() as conn:
+        rows = list_tokens(conn, user_id=user.id)
+    return jsonify({"tokens": [{key: _iso(value) for key, value in row.items()} for row in rows]})
+
+
+@blueprint.delete("/auth/tokens/<int:token_id>")
+def revoke(token_id: int):
+    """Revoke one of the caller's own tokens, e.g. the one of a lost phone."""
+    user = require_user()
+    with get_db().connection() as conn:
+        if not revoke_token(conn, user_id=user.id, token_id=token_id, now=clock.now()):
+            raise NotFound(f"you have no token {token_id}", field="token_id")
+    return "", 204
+
+
+def _iso(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 @blueprint.get("/users/me")
