@@ -401,6 +401,27 @@ def generate_incidents(
     }
 
 
+# What the incidents table takes from the generated columns (sql/incidents.sql); the rest feeds
+# the event log only.
+STAGE_COLUMNS = (
+    "id", "grid_id", "lon", "lat", "accuracy_m", "category", "description", "channel", "reporter_id",
+    "reporter_name", "status", "priority", "department_id", "handling_level", "self_handled", "rework_count",
+    "extension_count", "rating", "reported_at", "accepted_at", "rejected_at", "dispatched_at", "due_at",
+    "resolved_at", "verified_at", "closed_at", "rated_at",
+)  # fmt: skip
+_STEP_COLUMNS = (
+    "reported_at", "accepted_at", "rejected_at", "dispatched_at", "started_at", "extended_at", "escalated_at",
+    "escalated_again_at", "reworked_at", "resolved_at", "verified_at", "closed_at", "rated_at",
+)  # fmt: skip
+
+
+def stage_columns(incidents: dict[str, tuple[str, np.ndarray]]) -> dict[str, tuple[str, np.ndarray]]:
+    """The staging table's columns, with `updated_at`: the time of the last step taken."""
+    steps = np.stack([incidents[name][1] for name in _STEP_COLUMNS])
+    updated = np.where(steps == NEVER, np.iinfo(np.int64).min, steps).max(axis=0)
+    return {name: incidents[name] for name in STAGE_COLUMNS} | {"updated_at": ("timestamptz", updated)}
+
+
 SURNAMES_FOR_CALLERS = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗")
 
 

@@ -31,6 +31,7 @@ from server.demo.incidents import (
     caller_names,
     description_texts,
     generate_incidents,
+    stage_columns,
 )
 from server.demo.partition import Partition, build_partition
 from server.demo.patrols import generate_patrols
@@ -231,8 +232,9 @@ def load_demo(
         _empty(conn, referencing)
         _load_people_and_grids(conn, partition, people)
         steps.next("stage incidents")
-        create_stage(conn, "demo_incident_stage", {name: kind for name, (kind, _) in incidents.items()})
-        copy_arrays(conn, "demo_incident_stage", incidents)
+        staged = stage_columns(incidents)
+        create_stage(conn, "demo_incident_stage", {name: kind for name, (kind, _) in staged.items()})
+        copy_arrays(conn, "demo_incident_stage", staged)
         steps.next("insert incidents")
         codes = {
             "categories": [c.code for c in categories],
@@ -245,40 +247,25 @@ def load_demo(
         }
         conn.execute(_sql("incidents.sql"), codes)
         steps.next("copy events")
-        copy_batches(conn, "incident_events", event_batches(incidents, departments))
+        events = copy_batches(conn, "incident_events", event_batches(incidents, departments))
         steps.next("copy patrols")
-        copy_arrays(conn, "patrols", patrols)
+        patrol_count = copy_arrays(conn, "patrols", patrols)
         steps.next("indexes and keys")
         _restore_indexes(conn, deferred)
         _restart_sequences(conn)
         summary.accounts = create_demo_accounts(conn)
-        summary.counts = _count(conn)
+    grids = partition.indices("grid")
+    summary.counts = {
+        "townships": len(partition.indices("township")),
+        "villages": len(partition.indices("village")),
+        "grids": len(grids),
+        "grids without member": int((people.grid_member[grids] == 0).sum()),
+        "users": len(people.rows) + len(summary.accounts),
+        "incidents": incident_count,
+        "events": events,
+        "patrols": patrol_count,
+    }
     steps.next(None)
     summary.step_seconds = steps.seconds
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _count(conn: psycopg.Connection) -> dict[str, int]:
-    row = conn.execute(
-        """SELECT (SELECT count(*) FROM grids WHERE level = 'township') AS townships,
-                  (SELECT count(*) FROM grids WHERE level = 'village') AS villages,
-                  (SELECT count(*) FROM grids WHERE level = 'grid') AS grids,
-                  (SELECT count(*) FROM grids WHERE level = 'grid' AND member_id IS NULL)
-                      AS grids_without_member,
-                  (SELECT count(*) FROM users) AS users,
-                  (SELECT count(*) FROM incidents) AS incidents,
-                  (SELECT count(*) FROM incident_events) AS incident_events,
-                  (SELECT count(*) FROM patrols) AS patrols"""
-    ).fetchone()
-    names = [
-        "townships",
-        "villages",
-        "grids",
-        "grids without member",
-        "users",
-        "incidents",
-        "events",
-        "patrols",
-    ]
-    return dict(zip(names, row, strict=True))

@@ -31,18 +31,5 @@ SELECT s.id,
        nullif(s.closed_at, 'infinity'),
        nullif(s.rated_at, 'infinity'),
        nullif(s.rating, 0),
-       -- The last step taken: greatest() skips NULLs.
-       greatest(nullif(s.reported_at, 'infinity'),
-                nullif(s.accepted_at, 'infinity'),
-                nullif(s.rejected_at, 'infinity'),
-                nullif(s.dispatched_at, 'infinity'),
-                nullif(s.started_at, 'infinity'),
-                nullif(s.extended_at, 'infinity'),
-                nullif(s.escalated_at, 'infinity'),
-                nullif(s.escalated_again_at, 'infinity'),
-                nullif(s.reworked_at, 'infinity'),
-                nullif(s.resolved_at, 'infinity'),
-                nullif(s.verified_at, 'infinity'),
-                nullif(s.closed_at, 'infinity'),
-                nullif(s.rated_at, 'infinity'))
+       s.updated_at
   FROM demo_incident_stage s;
