@@ -21,15 +21,13 @@ from tqdm import tqdm
 from server.auth.demo import create_demo_accounts
 from server.demo.boundary import load_county
 from server.demo.bulk import US_PER_SECOND, copy_arrays, copy_batches, create_stage
+from server.demo.categories import Category, caller_names, description_texts
 from server.demo.events import event_batches
 from server.demo.incidents import (
     CHANNELS,
     HANDLING_LEVELS,
     PRIORITIES,
     STATUSES,
-    Category,
-    caller_names,
-    description_texts,
     generate_incidents,
     stage_columns,
 )
