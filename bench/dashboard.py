@@ -52,6 +52,44 @@ PERIODS = ("month", "3m", "year", "12m")
 MAP_DONE = """() => window.gridwatchLive && gridwatchLive.map && gridwatchLive.map.loaded()
     && gridwatchLive.map.areTilesLoaded() && document.querySelector('#counter-open')
     && document.querySelector('#counter-open').textContent !== '…'"""
+# Milestones of a first render, in ms since navigation started (performance.now()).
+MILESTONES = """
+window.gridwatchMilestones = {};
+(() => {
+  const mark = (name) => {
+    if (!(name in gridwatchMilestones)) { gridwatchMilestones[name] = performance.now(); }
+  };
+  document.addEventListener("DOMContentLoaded", () => mark("page_scripts"));
+  const poll = setInterval(() => {
+    const live = window.gridwatchLive;
+    if (live && live.map) {
+      mark("map_created");
+      if (!live.map.gridwatchWatched) {
+        live.map.gridwatchWatched = true;
+        live.map.on("sourcedata", (event) => event.tile && mark("first_tile"));
+      }
+      if (live.map.loaded() && live.map.areTilesLoaded()) { mark("tiles_drawn"); }
+    }
+    const counter = document.querySelector("#counter-open");
+    if (counter && counter.textContent !== "…") { mark("counters"); }
+    if ("tiles_drawn" in gridwatchMilestones && "counters" in gridwatchMilestones) { clearInterval(poll); }
+  }, 5);
+})();
+"""
+# The median time MapLibre takes to draw one frame of the loaded view (WebGL on the CPU here).
+FRAME_TIME = """async () => {
+    const map = gridwatchLive.map;
+    const times = [];
+    await new Promise((done) => {
+        map.on("render", function frame() {
+            times.push(performance.now());
+            if (times.length < 10) { map.triggerRepaint(); } else { map.off("render", frame); done(); }
+        });
+        map.triggerRepaint();
+    });
+    const gaps = times.slice(1).map((time, index) => time - times[index]).sort((a, b) => a - b);
+    return gaps[Math.floor(gaps.length / 2)];
+}"""
 # One filter change through Dash's own props (as the dropdowns do), timed in the page until the
 # map has requested and drawn every tile of the new filter.
 CHANGE_FILTER = """async ([component, value]) => {
@@ -142,16 +180,26 @@ def log_in(page: Page, base: str, username: str) -> None:
         raise RuntimeError(f"login failed: {response.status} {response.text()}")
 
 
-def first_renders(browser, base: str, username: str, *, runs: int, viewport: dict) -> list[float]:
+def first_renders(browser, base: str, username: str, *, runs: int, viewport: dict) -> list[dict]:
     timings = []
     for _ in range(runs):
         context = browser.new_context(viewport=viewport, locale="zh-CN")
         page = context.new_page()
+        page.add_init_script(MILESTONES)
         log_in(page, base, username)
         started = time.perf_counter()
         page.goto(f"{base}/dashboard/map")
         page.wait_for_function(MAP_DONE, timeout=60_000, polling="raf")
-        timings.append((time.perf_counter() - started) * 1000)
+        total = (time.perf_counter() - started) * 1000
+        milestones = page.evaluate("() => gridwatchMilestones")
+        frame = page.evaluate(FRAME_TIME)
+        timings.append(
+            {
+                "ms": round(total, 1),
+                "milestones_ms": {name: round(value) for name, value in milestones.items()},
+                "frame_ms": round(frame, 1),
+            }
+        )
         context.close()
     return timings
 
@@ -176,8 +224,16 @@ def filter_changes(browser, base: str, username: str, *, viewport: dict) -> list
 
 
 def markdown(report: dict) -> str:
-    first = report["first_render_ms"]
+    first = [run["ms"] for run in report["first_renders"]]
     changes = [change["ms"] for change in report["filter_changes"]]
+
+    def median_of(name: str) -> str:
+        values = [
+            run["milestones_ms"][name] for run in report["first_renders"] if name in run["milestones_ms"]
+        ]
+        return f"{percentile(values, 0.5):.0f}" if values else "—"
+
+    frame = percentile([run["frame_ms"] for run in report["first_renders"]], 0.5)
     return "\n".join(
         [
             "## Dashboard",
@@ -205,6 +261,13 @@ def markdown(report: dict) -> str:
             "show numbers (Dash, MapLibre, tiles, counters), from a fresh browser context each run. "
             "Filter change: from the new value entering Dash until every tile of the view is loaded, "
             "measured in the page. The machine has 2 cores shared with other work: timings are noisy.",
+            "",
+            "Where a first render goes (median ms since navigation): page scripts loaded "
+            f"{median_of('page_scripts')}, map created {median_of('map_created')}, first tile "
+            f"{median_of('first_tile')}, counters {median_of('counters')}, every tile drawn "
+            f"{median_of('tiles_drawn')}. One frame of the loaded view takes {frame:.0f} ms to draw here "
+            "(WebGL on the CPU: SwiftShader), and a render needs several frames; on a screen with a GPU "
+            "a frame takes milliseconds.",
         ]
     )
 
@@ -245,7 +308,7 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             renders = first_renders(browser, server.base, username, runs=args.runs, viewport=viewport)
-            print("first render ms:", [round(value) for value in renders])
+            print("first render ms:", [run["ms"] for run in renders])
             changes = filter_changes(browser, server.base, username, viewport=viewport)
             print("filter change ms:", [change["ms"] for change in changes])
             browser.close()
@@ -259,7 +322,7 @@ def main() -> None:
         "incidents": args.incidents,
         "workers": args.workers,
         "viewport": viewport,
-        "first_render_ms": [round(value, 1) for value in renders],
+        "first_renders": renders,
         "filter_changes": changes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 from dash import html
 
-from dashboard.i18n import resolve_language, translate
+from dashboard.i18n import format_count, resolve_language, translate
 from server.db import get_db
 
 dash.register_page(__name__, path="/", name="home")
@@ -22,7 +22,7 @@ def layout(lang: str | None = None, **_query):
         ).fetchone()
     tiles = [
         html.Div(
-            [html.Div(translate(f"home.{key}", language)), html.Strong(f"{totals[key]:,}")],
+            [html.Div(translate(f"home.{key}", language)), html.Strong(format_count(totals[key], language))],
             className="gw-kpi",
             id=f"kpi-{key}",
         )

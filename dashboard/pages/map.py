@@ -55,7 +55,7 @@ def _focus(conn, user, incident: str | None) -> dict | None:
     return {"id": found["id"], "lon": found["lon"], "lat": found["lat"]}
 
 
-def _map_config(conn, *, language: str, user, incident: str | None) -> dict:
+def _map_config(conn, *, language: str, user, incident: str | None, categories: list[dict]) -> dict:
     settings = current_app.extensions["gridwatch.settings"]
     basemap = (
         mapstyle.Basemap(settings.basemap_url, settings.basemap_attribution, settings.basemap_crs)
@@ -72,9 +72,7 @@ def _map_config(conn, *, language: str, user, incident: str | None) -> dict:
         "periods": periods,
         "switches": mapstyle.SWITCHES,
         "labels": {key: translate(f"tooltip.{key}", language) for key in TOOLTIP_KEYS},
-        "categoryLabels": {
-            row["code"]: reference.name_in(row, language) for row in reference.categories(conn)
-        },
+        "categoryLabels": {row["code"]: reference.name_in(row, language) for row in categories},
         "statusLabels": {status: translate(f"status.{status}", language) for status in STATUSES},
         "focus": _focus(conn, user, incident),
     }
@@ -127,8 +125,8 @@ def layout(lang: str | None = None, incident: str | None = None, **_query):
     if user is None:
         return login_prompt(language, "/map")
     with get_db().connection() as conn:
-        config = _map_config(conn, language=language, user=user, incident=incident)
         categories = reference.categories(conn)
+        config = _map_config(conn, language=language, user=user, incident=incident, categories=categories)
     switches = dcc.Checklist(
         id="map-layers",
         options=[

@@ -3,11 +3,13 @@ leader, against the real app and database (tests/browser/conftest.py)."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 from psycopg.rows import dict_row
 
@@ -95,6 +97,13 @@ def test_operator_sees_the_live_map_with_tiles_and_counters(live_server, page, d
     assert any("/tiles/incidents/" in r.url and r.url.endswith("?category=sanitation") for r in tiles)
     assert not any("/tiles/grids/" in r.url and "category" in r.url for r in tiles)
 
+    # The heatmap switch adds the density layer, with the same filter.
+    assert not any("/tiles/incident_density/" in r.url for r in tiles)
+    page.locator("#map-layers").get_by_text("热力图").click()
+    page.wait_for_function("() => gridwatchLive.map.getLayoutProperty('density', 'visibility') === 'visible'")
+    page.wait_for_function("() => gridwatchLive.map.areTilesLoaded()")
+    assert any("/tiles/incident_density/" in r.url and r.url.endswith("?category=sanitation") for r in tiles)
+
 
 def test_an_incident_filed_through_the_api_appears_on_the_open_map(live_server, page, database_url):
     csrf = log_in(page, live_server, database_url, "operator1")
@@ -124,6 +133,15 @@ def test_an_incident_filed_through_the_api_appears_on_the_open_map(live_server, 
     assert drawn_incident(page, new_id)["status"] == "reported"
     expect(page.locator("#counter-new_today")).to_have_text("1")
     expect(page.locator("#counter-open")).to_have_text("9")
+
+    # Clicking the new point opens its card.
+    x, y = page.evaluate(
+        "([lon, lat]) => { const p = gridwatchLive.map.project([lon, lat]); return [p.x, p.y]; }", [lon, lat]
+    )
+    box = page.locator("#live-map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    expect(page.locator("#card-title")).to_have_text(f"事件 #{new_id}")
+    expect(page.locator("#card-category")).to_have_text("安全隐患")
 
 
 def test_operator_accepts_and_dispatches_from_the_card(live_server, page, database_url, screenshot):
@@ -216,3 +234,28 @@ def test_queues_list_new_reports_and_a_row_opens_the_card_on_the_map(live_server
     expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=zh&incident=\d+$"))
     expect(page.locator("#card-title")).to_contain_text("#")
     page.wait_for_function(MAP_READY)
+
+
+def test_a_configured_basemap_is_drawn_under_the_shifted_overlay(live_server, page, database_url):
+    # A county tile server stand-in on this machine: one plain PNG for every tile.
+    tile = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 220, 240)).save(tile, format="PNG")
+    served = []
+
+    def basemap_tile(route):
+        served.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=tile.getvalue())
+
+    page.route(f"{live_server.url}/county-basemap/**", basemap_tile)
+    settings = live_server.app.extensions["gridwatch.settings"]
+    settings.basemap_url = f"{live_server.url}/county-basemap/{{z}}/{{x}}/{{y}}.png"
+    settings.basemap_attribution = "© 洪雅县自然资源局"
+    settings.basemap_crs = "gcj02"
+    log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+
+    assert served and all(url.endswith(".png") for url in served)
+    expect(page.locator(".maplibregl-ctrl-attrib")).to_contain_text("© 洪雅县自然资源局")
+    translate = page.evaluate("() => gridwatchLive.map.getPaintProperty('grid-fill', 'fill-translate')")
+    assert translate[:3] == ["interpolate", ["exponential", 2], ["zoom"]]
+    assert page.evaluate("() => gridwatchLive.map.getStyle().layers[0].id") == "basemap"
