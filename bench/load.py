@@ -2,7 +2,10 @@
 
 By default it starts its own cluster under var/bench/ with the same settings as `make run`'s
 (durability on), creates a fresh migrated database for each size, loads, and records the total
-and per-step seconds with the machine's load average (other processes share the cores):
+and per-step seconds with the machine's load average. On a machine whose cores other work
+shares, wall time says little, so it also records the CPU time the load used: this process plus
+every process of the bench cluster (the postmaster's reaped children included). Generation and
+loading run one after the other, so on idle cores the wall time is about that CPU time.
 
     .venv/bin/python bench/load.py --incidents 1000000 --out bench/results/load.json
 
@@ -47,12 +50,43 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run(url: str, incidents: int, seed: int) -> dict:
+def cluster_cpu_seconds(cluster: Cluster | None) -> float | None:
+    """CPU seconds used so far by the cluster's postmaster and all its children, live or reaped."""
+    if cluster is None:
+        return None
+    postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        elif parent == postmaster:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def run(url: str, incidents: int, seed: int, cluster: Cluster | None) -> dict:
     load_before = os.getloadavg()[0]
+    cpu_before = (own_cpu_seconds(), cluster_cpu_seconds(cluster))
     summary = load_demo(url, seed=seed, incident_count=incidents, progress=True)
+    python_cpu = own_cpu_seconds() - cpu_before[0]
+    database_cpu = None if cluster is None else cluster_cpu_seconds(cluster) - cpu_before[1]
     return {
         "incidents": incidents,
         "seconds": round(summary.seconds, 1),
+        "cpu_seconds": {
+            "python": round(python_cpu, 1),
+            "database": None if database_cpu is None else round(database_cpu, 1),
+        },
         "within_target": summary.seconds <= TARGET_SECONDS,
         "steps": {name: round(seconds, 1) for name, seconds in summary.step_seconds.items()},
         "counts": summary.counts,
@@ -80,14 +114,15 @@ def main() -> None:
     try:
         for size in sizes:
             url = args.database_url or fresh_database(cluster, f"gridwatch_bench_load_{size}")
-            result = run(url, size, args.seed)
+            result = run(url, size, args.seed, cluster)
             results.append(result)
             steps = ", ".join(f"{name} {seconds} s" for name, seconds in result["steps"].items())
             verdict = "within" if result["within_target"] else "OVER"
             print(
                 f"{size:>10,} incidents: {result['seconds']} s ({verdict} the {TARGET_SECONDS} s target; "
                 f"load average {result['load_average_before']} → {result['load_average_after']} "
-                f"on {os.cpu_count()} cores)\n  {steps}"
+                f"on {os.cpu_count()} cores); CPU: python {result['cpu_seconds']['python']} s, "
+                f"database {result['cpu_seconds']['database']} s\n  {steps}"
             )
     finally:
         if cluster is not None:

@@ -200,6 +200,9 @@ def load_demo(
     steps = _Steps(progress)
 
     with psycopg.connect(url) as conn:
+        # Room for the hash joins and aggregates over millions of rows (foreign key validation,
+        # the rollup triggers) to stay in memory, for this transaction only.
+        conn.execute("SET LOCAL work_mem = '256MB'")
         departments, categories = _reference(conn)
         steps.next("generate county")
         county, seat = load_county()
