@@ -271,6 +271,23 @@ def test_a_reload_replaces_everything_and_keeps_derived_data_in_step(demo):
     assert row["members"] == 2184 - 24
 
 
+SCHEMA_OBJECTS = """
+    SELECT c.conrelid::regclass::text AS on_table, c.conname AS name,
+           pg_get_constraintdef(c.oid) AS definition, c.convalidated AS validated
+      FROM pg_constraint c WHERE c.connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT tablename, indexname, indexdef, true FROM pg_indexes WHERE schemaname = 'public'
+"""
+
+
+def test_the_load_puts_back_every_key_index_and_constraint(demo, conn):
+    """The load drops keys and indexes for speed; afterwards the schema is as migrations left it
+    (compared with a fresh test database), every constraint validated."""
+    loaded = {tuple(row.values()) for row in demo.execute(SCHEMA_OBJECTS).fetchall()}
+    fresh = {tuple(row.values()) for row in conn.execute(SCHEMA_OBJECTS).fetchall()}
+    assert loaded == fresh
+
+
 def test_load_if_empty_keeps_a_loaded_county(demo_url):
     result = CliRunner().invoke(
         main, ["demo", "load", "--if-empty"], env={"GRIDWATCH_DATABASE_URL": demo_url}

@@ -124,10 +124,11 @@ def _empty(conn: psycopg.Connection, referencing: list[tuple[str, str]]) -> None
 
 
 def _defer_indexes(conn: psycopg.Connection, tables: list[str]) -> list[tuple]:
-    """Drop the indexes and outgoing foreign keys of `tables` (sql/bulk_defer.sql); returns
-    what `_restore_indexes` needs to put them back, in the same transaction."""
+    """Drop the keys, indexes and foreign keys of `tables` and the foreign keys pointing at them
+    (sql/bulk_defer.sql); returns what `_restore_indexes` needs to put them back, in the same
+    transaction."""
     deferred = conn.execute(_sql("bulk_defer.sql"), {"tables": tables}).fetchall()
-    for kind, schema, name, table, _ in deferred:
+    for kind, schema, name, table, _ in reversed(deferred):
         if kind == "index":
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
         else:
