@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 from tiles_support import NEAR, bearer, decode, tile_path, token_for
 
-ROLLUPS = ("incident_cells", "incident_cells_detail", "grid_stats", "grid_close_times", "grid_open_due")
+ROLLUPS = (
+    "incident_cells",
+    "incident_cells_detail",
+    "grid_stats",
+    "grid_close_times",
+    "grid_open_due",
+    "grid_open_due_hour",
+    "grid_open_due_month",
+)
 
 
 def rollup_rows(conn, table: str) -> set[tuple]:
@@ -89,8 +97,9 @@ def operator(database_url):
 
 
 def test_grid_tiles_count_open_overdue_and_response_times(conn, client, operator):
-    # The fixture incident of the NEAR grid: overdue since yesterday; a second one due an hour
-    # ago (today's part of the count); a third closed late after 10 hours; a fourth on time.
+    # The fixture incident of the NEAR grid: overdue since yesterday; open ones due 40 days ago
+    # (a past month), an hour ago (today) and a minute ago (this hour, or the last one); one
+    # closed late after 10 hours; one on time; one open and not yet due.
     conn.execute(
         """UPDATE incidents SET status = 'dispatched', dispatched_at = reported_at,
                   due_at = now() - interval '1 day' WHERE grid_id = (SELECT id FROM grids WHERE code = %s)""",
@@ -99,19 +108,23 @@ def test_grid_tiles_count_open_overdue_and_response_times(conn, client, operator
     conn.execute(
         """INSERT INTO incidents (geom, grid_id, category_code, channel, status, reported_at,
                                  dispatched_at, due_at, resolved_at, verified_at, closed_at)
-           SELECT p, grid_at(p), 'sanitation', 'app', s, now() - interval '2 days',
-                  now() - interval '2 days', d, c, c, c
-             FROM (VALUES ('dispatched', now() - interval '1 minute', NULL::timestamptz),
-                          ('closed', now() - interval '2 days' + interval '5 hours',
-                           now() - interval '2 days' + interval '10 hours'),
-                          ('closed', now(), now() - interval '2 days' + interval '10 hours')) AS v(s, d, c),
+           SELECT p, grid_at(p), 'sanitation', 'app', s, now() - interval '50 days',
+                  now() - interval '50 days', d, c, c, c
+             FROM (VALUES ('dispatched', now() - interval '40 days', NULL::timestamptz),
+                          ('dispatched', now() - interval '1 hour', NULL),
+                          ('dispatched', now() - interval '1 minute', NULL),
+                          ('in_progress', now() + interval '1 hour', NULL),
+                          ('closed', now() - interval '50 days' + interval '5 hours',
+                           now() - interval '50 days' + interval '10 hours'),
+                          ('closed', now(), now() - interval '50 days' + interval '10 hours')) AS v(s, d, c),
                   ST_SetSRID(ST_MakePoint(%s, %s), 4326) AS p""",
         list(NEAR),
     )
     conn.commit()
+    assert_rollups_match_a_recount(conn)
     grid = decode(client.get(tile_path("grids", NEAR, 14), headers=operator).data)["grids"]["features"][0]
-    assert grid["properties"]["open"] == 2
-    assert grid["properties"]["overdue"] == 3
+    assert grid["properties"]["open"] == 5
+    assert grid["properties"]["overdue"] == 5
     response = decode(client.get(tile_path("response", NEAR, 14), headers=operator).data)
     props = response["response"]["features"][0]["properties"]
     assert props["closed"] == 2
