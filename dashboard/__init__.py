@@ -27,6 +27,6 @@ def init_dashboard(server: Flask) -> Dash:
         # first request of any route (even /health) to build a validation layout.
         suppress_callback_exceptions=True,
     )
-    app.layout = shell.layout()
+    app.layout = shell.layout
     shell.register_callbacks(app)
     return app

@@ -16,6 +16,7 @@ from dashboard.filters import PERIODS
 from dashboard.i18n import LANGUAGES, language_of_query, translate
 from server.auth import current_user
 from server.db import get_db
+from server.errors import DatabaseUnavailable
 
 # Each language is named in itself, so a reader finds their own whatever the page shows.
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
@@ -24,7 +25,17 @@ HTML_LANG = {"zh": "zh-CN", "en": "en"}
 PAGES = (("home", "/"), ("map", "/map"), ("queues", "/queues"))
 
 
+def _category_options(language: str) -> list[dict]:
+    try:
+        with get_db().connection() as conn:
+            return reference.options(reference.categories(conn), language)
+    except DatabaseUnavailable:  # the page still renders; the header callback fills them later
+        return []
+
+
 def layout():
+    """Built per page load (``app.layout = layout``): the filters' options must be there from the
+    start, or Dash drops a value remembered for the tab before its option arrives."""
     switch = [
         dcc.Link(LANGUAGE_NAMES[language], href=f"?lang={language}", id=f"language-{language}")
         for language in LANGUAGES
@@ -33,6 +44,7 @@ def layout():
         [
             dcc.Dropdown(
                 id="filter-category",
+                options=_category_options("zh"),
                 multi=True,
                 persistence=True,
                 persistence_type="session",

@@ -224,16 +224,46 @@ def test_the_language_switch_changes_the_map_labels(live_server, page, database_
     screenshot("dashboard-map-en")
 
 
-def test_queues_list_new_reports_and_a_row_opens_the_card_on_the_map(live_server, page, database_url):
+def test_queues_sort_filter_and_a_row_opens_the_card_on_the_map(live_server, page, database_url):
     log_in(page, live_server, database_url, "operator1")
     page.goto(f"{live_server.url}/dashboard/queues")
     expect(page.locator("#queue-tab-new")).to_contain_text("(8)")
     rows = page.locator("#queue-rows tr")
     expect(rows).to_have_count(8)
-    page.locator("#queue-rows td.gw-cell-grid a").first.click()
+    ids = page.locator("#queue-rows td.gw-cell-id")
+    oldest_first = ids.all_inner_texts()
+    assert oldest_first == sorted(oldest_first, key=lambda text: int(text.lstrip("#")))
+
+    page.get_by_role("button", name="编号").click()
+    page.get_by_role("button", name="编号").click()  # second click: descending
+    expect(ids.first).to_have_text(oldest_first[-1])
+    page.locator("#queue-search").fill("511423002002002")
+    page.locator("#queue-search").press("Enter")
+    expect(rows).to_have_count(1)
+
+    rows.first.locator("td.gw-cell-grid a").click()
     expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=zh&incident=\d+$"))
-    expect(page.locator("#card-title")).to_contain_text("#")
+    expect(page.locator("#card-title")).to_have_text(f"事件 {oldest_first[-1]}")
     page.wait_for_function(MAP_READY)
+
+
+def test_the_filters_are_kept_across_pages(live_server, page, database_url):
+    log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+    page.locator("#filter-category").click()
+    page.get_by_role("option", name="矛盾纠纷").click()
+    page.wait_for_function("() => gridwatchLive.query === '?category=dispute'")
+    expect(page.locator("#counter-open")).to_have_text("0")
+
+    page.locator("#nav-queues").click()
+    expect(page.locator("#queue-tab-new")).to_contain_text("(0)")
+    expect(page.locator("#filter-category")).to_contain_text("矛盾纠纷")
+    page.reload()  # kept for the browser tab, not only while the page lives
+    expect(page.locator("#queue-tab-new")).to_contain_text("(0)")
+
+    page.locator("#nav-map").click()
+    page.wait_for_function(MAP_READY)
+    page.wait_for_function("() => gridwatchLive.query === '?category=dispute'")
 
 
 def test_a_configured_basemap_is_drawn_under_the_shifted_overlay(live_server, page, database_url):
