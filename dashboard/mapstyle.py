@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from dashboard.i18n import translate
 from dashboard.reference import name_in
-from server.gcj02 import wgs84_to_gcj02
+from server.coords import wgs84_to_gcj02
 
 # The dashboard's font stack (assets/gridwatch.css): MapLibre draws label glyphs locally with it,
 # so no glyph server (and no CDN) is needed.

@@ -3,7 +3,8 @@
 gridwatch stores WGS84 (EPSG:4326). Data drawn on a GCJ-02 map is shifted by hundreds of metres,
 so it is converted before it is stored. The forward formula is the published one; the inverse
 has no closed form and is found by fixed-point iteration (converges to < 1e-9° in a few steps).
-Vectorised with numpy; scalars work too.
+Outside China's rough rectangle there is no offset. Vectorised with numpy for the importers and
+the demo; a scalar in gives plain floats out, for single points from the API.
 """
 
 from __future__ import annotations
@@ -34,15 +35,31 @@ def _offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dlon, dlat
 
 
-def wgs84_to_gcj02(lon, lat):
-    """WGS84 → GCJ-02 (the published obfuscation formula; China only)."""
+def outside_china(lon, lat):
+    """The rough rectangle where the offset applies (the formula's own convention)."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    dlon, dlat = _offset(lon, lat)
-    return lon + dlon, lat + dlat
+    return ~((lon > 73.66) & (lon < 135.05) & (lat > 3.86) & (lat < 53.55))
 
 
-def gcj02_to_wgs84(lon, lat, *, iterations: int = 6):
+def _as_given(lon, lat, out_lon: np.ndarray, out_lat: np.ndarray):
+    if np.ndim(lon) == 0 and np.ndim(lat) == 0:
+        return float(out_lon), float(out_lat)
+    return out_lon, out_lat
+
+
+def wgs84_to_gcj02(lon, lat):
+    """WGS84 → GCJ-02 (the published obfuscation formula; China only)."""
+    wgs_lon = np.asarray(lon, dtype=float)
+    wgs_lat = np.asarray(lat, dtype=float)
+    dlon, dlat = _offset(wgs_lon, wgs_lat)
+    outside = outside_china(wgs_lon, wgs_lat)
+    return _as_given(
+        lon, lat, np.where(outside, wgs_lon, wgs_lon + dlon), np.where(outside, wgs_lat, wgs_lat + dlat)
+    )
+
+
+def gcj02_to_wgs84(lon, lat, *, iterations: int = 8):
     """GCJ-02 → WGS84: the WGS84 point whose GCJ-02 image is the given point."""
     gcj_lon = np.asarray(lon, dtype=float)
     gcj_lat = np.asarray(lat, dtype=float)
@@ -51,4 +68,4 @@ def gcj02_to_wgs84(lon, lat, *, iterations: int = 6):
         shifted_lon, shifted_lat = wgs84_to_gcj02(wgs_lon, wgs_lat)
         wgs_lon = wgs_lon - (shifted_lon - gcj_lon)
         wgs_lat = wgs_lat - (shifted_lat - gcj_lat)
-    return wgs_lon, wgs_lat
+    return _as_given(lon, lat, wgs_lon, wgs_lat)

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import encode_multipart
 from workflow_helpers import OWN_POINT
 
-from server.gcj02 import wgs84_to_gcj02
+from server.coords import wgs84_to_gcj02
 
 
 def bearer(token):

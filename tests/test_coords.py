@@ -1,8 +1,8 @@
-"""GCJ-02 ↔ WGS84 against the published reference pair of the coordtransform project."""
+"""GCJ-02 ↔ WGS84 (server.coords) against the published reference pair of the coordtransform project."""
 
 import pytest
 
-from server.gcj02 import gcj02_to_wgs84, outside_china, wgs84_to_gcj02
+from server.coords import gcj02_to_wgs84, outside_china, wgs84_to_gcj02
 
 
 def test_forward_matches_the_reference_pair():

@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from server.auth.users import User
+from server.coords import gcj02_to_wgs84
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
-from server.gcj02 import gcj02_to_wgs84
 from server.incidents import effects, workflow
 from server.incidents.effects import ActionInput
 from server.incidents.photos import CleanPhoto
