@@ -55,11 +55,13 @@ SELECT ST_AsMVT(t, 'incidents', 4096, 'geom', 'id') AS tile
 
 
 def ensure_database(url: str) -> None:
+    """Create and migrate the bench database when it does not exist (an existing one is used as is)."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [info["dbname"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(info["dbname"])))
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [info["dbname"]]).fetchone():
+            return
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(info["dbname"])))
     migrate(url)
 
 
@@ -109,7 +111,9 @@ def ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def bench_size(url: str, *, incidents: int, tiles_per_zoom: int, naive_per_zoom: int) -> list[dict]:
+def bench_size(
+    url: str, *, incidents: int, layers: list[str], tiles_per_zoom: int, naive_per_zoom: int
+) -> list[dict]:
     app = create_app(Settings(database_url=url, secret_key="bench", pool_max_size=2))
     client = app.test_client()
     service = app.extensions["gridwatch.tiles"]
@@ -121,7 +125,7 @@ def bench_size(url: str, *, incidents: int, tiles_per_zoom: int, naive_per_zoom:
         headers = {"Authorization": "Bearer " + issue_token(conn, user_id=admin_id, label="bench")}
         samples = sample_tiles(conn, count=tiles_per_zoom)
         rows = []
-        for layer in LAYERS.values():
+        for layer in (LAYERS[name] for name in layers):
             statement = tile_statement((layer,))
             for z in ZOOMS:
                 if not layer.shows_zoom(z):
@@ -197,6 +201,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="the bench database (created when missing)")
     parser.add_argument("--incidents", type=int, action="append", help="sizes to bench, ascending")
     parser.add_argument("--chunk", type=int, default=1_000_000, help="incidents per INSERT when growing")
+    parser.add_argument("--layer", action="append", choices=list(LAYERS), help="default: every layer")
     parser.add_argument("--tiles-per-zoom", type=int, default=20)
     parser.add_argument("--naive-per-zoom", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tiles.json")
@@ -212,6 +217,7 @@ def main() -> None:
         report["results"] += bench_size(
             args.database_url,
             incidents=size,
+            layers=args.layer or list(LAYERS),
             tiles_per_zoom=args.tiles_per_zoom,
             naive_per_zoom=args.naive_per_zoom,
         )
