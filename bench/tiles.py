@@ -157,7 +157,7 @@ def bench_size(
                     "floor_ms": percentiles(floor),
                     "size_kib": percentiles(sizes),
                 }
-                if layer.name == "incidents":
+                if layer.name == "incidents" and naive_per_zoom > 0:
                     naive, naive_sizes = [], []
                     for _, x, y in samples[z][:naive_per_zoom]:
                         started = time.perf_counter()
