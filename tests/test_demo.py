@@ -264,11 +264,13 @@ def test_a_reload_replaces_everything_and_keeps_derived_data_in_step(demo):
         """SELECT (SELECT count(*) FROM incidents) AS incidents,
                   (SELECT count(DISTINCT incident_id) FROM incident_events) AS with_events,
                   (SELECT max(id) FROM incidents) AS last_id,
+                  (SELECT min(id) FROM patrols) AS first_patrol,
                   (SELECT sum(n) FROM tiles.incident_cells WHERE level = 6) AS in_rollup,
                   (SELECT count(*) FROM users WHERE username LIKE 'gm%%') AS members"""
     ).fetchone()
     assert row["incidents"] == row["with_events"] == row["last_id"] == row["in_rollup"] == INCIDENTS
     assert row["members"] == 2184 - 24
+    assert row["first_patrol"] == 1  # ids start afresh: same seed, same rows, ids included
 
 
 SCHEMA_OBJECTS = """

@@ -120,7 +120,7 @@ def _empty(conn: psycopg.Connection, referencing: list[tuple[str, str]]) -> None
         conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(tables))
     conn.execute("DELETE FROM incidents")
     everything = sql.SQL(", ").join(map(sql.Identifier, DATA_TABLES))
-    conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(everything))
+    conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(everything))
 
 
 def _defer_indexes(conn: psycopg.Connection, tables: list[str]) -> list[tuple]:
