@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from dash import Dash
@@ -29,4 +30,24 @@ def init_dashboard(server: Flask) -> Dash:
     )
     app.layout = shell.layout
     shell.register_callbacks(app)
+    _set_up_before_concurrent_requests(app, server)
     return app
+
+
+def _set_up_before_concurrent_requests(app: Dash, server: Flask) -> None:
+    """Dash sets up on a worker's first request but marks itself set up before it has registered
+    its scripts (plotly/dash#3971): under gunicorn's threads, requests racing the first one got
+    500 "not a registered library" for Dash's own bundles and the page stayed blank. Run that
+    set-up under a lock, ahead of Dash's own hook, so no request sees it half done."""
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def set_up() -> None:
+        if done.is_set():
+            return
+        with lock:
+            if not done.is_set():
+                app._setup_server()
+                done.set()
+
+    server.before_request_funcs.setdefault(None, []).insert(0, set_up)
