@@ -3,14 +3,18 @@ language, actions through the workflow service, and nothing offered to a role th
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 
 from dashboard import card, livestats, queues
 from dashboard.filters import resolve_period
 from server.auth.users import get_user
 from server.errors import Conflict, InvalidInput
+from server.incidents import service
+from server.incidents.photos import clean_photo
 
 NOW = datetime(2026, 6, 3, 9, 0, tzinfo=UTC)  # two days after the fixture's reports
 
@@ -162,3 +166,30 @@ def test_queues_hold_what_waits_for_the_centre(conn):
     assert queue("returned") == [incident_id]
     sizes = queues.queue_sizes(conn, user=operator, now=NOW, categories=[], period=None)
     assert sizes == {"new": 7, "overdue": 0, "due_soon": 0, "returned": 1, "verify": 0}
+
+
+def test_the_card_shows_the_reports_photos(conn):
+    operator = user_named(conn, "operator1")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 160, 90)).save(jpeg, format="JPEG")
+    filed = service.file_incident(
+        conn,
+        user=operator,
+        filing=service.Filing(
+            lon=103.31, lat=29.86, category="sanitation", photos=(clean_photo(jpeg.getvalue()),)
+        ),
+        now=NOW,
+    )
+    incident = card.load(conn, user=operator, incident_id=filed.incident["id"], now=NOW)
+    rendered = card.render(incident, language="zh", now=NOW, departments=[])
+    photo_id = incident["photos"][0]["id"]
+
+    def images(component):
+        children = getattr(component, "children", None)
+        found = [component.src] if type(component).__name__ == "Img" else []
+        for child in children if isinstance(children, list) else [children]:
+            if child is not None and not isinstance(child, str):
+                found += images(child)
+        return found
+
+    assert images(rendered) == [f"/api/v1/incidents/{incident['id']}/photos/{photo_id}"]
