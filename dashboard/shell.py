@@ -9,7 +9,7 @@ Navigation links carry the language (``?lang=``), the language links keep the cu
 from __future__ import annotations
 
 import dash
-from dash import Dash, Input, Output, dcc, html, page_container
+from dash import ClientsideFunction, Dash, Input, Output, dcc, html, page_container
 
 from dashboard import reference
 from dashboard.filters import PERIODS
@@ -68,6 +68,7 @@ def layout():
     return html.Div(
         [
             dcc.Location(id="url"),
+            dcc.Store(id="page-left"),
             html.Header(
                 [
                     html.H1(id="app-title"),
@@ -155,6 +156,13 @@ def register_callbacks(app: Dash) -> None:
             translate("filter.category.all", language),
             _period_options(language),
         )
+
+    # Leaving the live map closes it and its change feed (assets/livemap.js).
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridwatch", function_name="leavePage"),
+        Output("page-left", "data"),
+        Input("url", "pathname"),
+    )
 
     # Logging out goes through the API (the same session), then reloads the page.
     app.clientside_callback(

@@ -374,6 +374,13 @@
         applyOverdue();
         return noUpdate();
       },
+      leavePage: function (pathname) {
+        // Another page: close the map and its change feed (each feed holds a server thread).
+        if (live.map && !(pathname || "").endsWith("/map")) {
+          destroy();
+        }
+        return noUpdate();
+      },
       followSelection: function (incidentId) {
         live.selected = incidentId === undefined ? null : incidentId;
         return noUpdate();

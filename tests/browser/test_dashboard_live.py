@@ -289,3 +289,12 @@ def test_a_configured_basemap_is_drawn_under_the_shifted_overlay(live_server, pa
     translate = page.evaluate("() => gridwatchLive.map.getPaintProperty('grid-fill', 'fill-translate')")
     assert translate[:3] == ["interpolate", ["exponential", 2], ["zoom"]]
     assert page.evaluate("() => gridwatchLive.map.getStyle().layers[0].id") == "basemap"
+
+
+def test_leaving_the_map_closes_its_change_feed(live_server, page, database_url):
+    log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+    assert page.evaluate("() => gridwatchLive.events.readyState") == 1  # open
+    page.locator("#nav-queues").click()
+    expect(page.locator("#queue-tab-new")).to_contain_text("(8)")
+    page.wait_for_function("() => gridwatchLive.map === null && gridwatchLive.events === null")
