@@ -22,10 +22,7 @@ $(NODE_MODULES): package-lock.json
 
 run: $(INSTALLED) $(NODE_MODULES)
 	scripts/system-packages.sh run
-	$(BIN)/gridwatch db up
-	$(BIN)/gridwatch db migrate
-	$(BIN)/gridwatch demo load --if-empty
-	$(BIN)/gridwatch serve
+	$(BIN)/gridwatch run
 
 stop: $(INSTALLED)
 	$(BIN)/gridwatch db down

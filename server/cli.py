@@ -291,3 +291,14 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     ]
     click.echo(f"serving on http://{bind}")
     os.execv(args[0], args)
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """What `make run` does, in one process: database up, migrations, the demo county the first
+    time, then serve. One process instead of four saves seconds of start-up on every run."""
+    ctx.invoke(db_up)
+    ctx.invoke(db_migrate)
+    ctx.invoke(demo_load, if_empty=True)
+    ctx.invoke(serve)
