@@ -102,7 +102,7 @@ CHANGE_FILTER = """async ([component, value]) => {
             ? done() : requestAnimationFrame(check);
         requestAnimationFrame(check);
     });
-    return performance.now() - started;
+    return {ms: performance.now() - started, started: performance.timeOrigin + started};
 }"""
 
 
@@ -180,6 +180,18 @@ def log_in(page: Page, base: str, username: str) -> None:
         raise RuntimeError(f"login failed: {response.status} {response.text()}")
 
 
+def record_tile_responses(page: Page) -> list[float]:
+    """When each tile response ended (epoch ms), including those fetched by MapLibre's worker."""
+    ended: list[float] = []
+
+    def finished(request) -> None:
+        if "/tiles/" in request.url:
+            ended.append(request.timing["startTime"] + request.timing["responseEnd"])
+
+    page.on("requestfinished", finished)
+    return ended
+
+
 def first_renders(browser, base: str, username: str, *, runs: int, viewport: dict) -> list[dict]:
     timings = []
     for _ in range(runs):
@@ -187,11 +199,13 @@ def first_renders(browser, base: str, username: str, *, runs: int, viewport: dic
         page = context.new_page()
         page.add_init_script(MILESTONES)
         log_in(page, base, username)
+        tile_ends = record_tile_responses(page)
         started = time.perf_counter()
         page.goto(f"{base}/dashboard/map")
         page.wait_for_function(MAP_DONE, timeout=60_000, polling="raf")
         total = (time.perf_counter() - started) * 1000
         milestones = page.evaluate("() => gridwatchMilestones")
+        milestones["last_tile_received"] = max(tile_ends) - page.evaluate("() => performance.timeOrigin")
         frame = page.evaluate(FRAME_TIME)
         timings.append(
             {
@@ -215,10 +229,20 @@ def filter_changes(browser, base: str, username: str, *, viewport: dict) -> list
     changes += [("map-status", statuses) for statuses in STATUSES] + [("map-status", [])]
     changes += [("filter-period", key) for key in PERIODS]
     changes += [("filter-category", [code]) for code in CATEGORIES[:4]]  # now within a period
+    tile_ends = record_tile_responses(page)
     results = []
     for component, value in changes:
-        milliseconds = page.evaluate(CHANGE_FILTER, [component, value])
-        results.append({"filter": component, "value": value, "ms": round(milliseconds, 1)})
+        tile_ends.clear()
+        measured = page.evaluate(CHANGE_FILTER, [component, value])
+        received = max(tile_ends) - measured["started"] if tile_ends else None
+        results.append(
+            {
+                "filter": component,
+                "value": value,
+                "ms": round(measured["ms"], 1),
+                "tiles_received_ms": round(received, 1) if received is not None else None,
+            }
+        )
     context.close()
     return results
 
@@ -246,11 +270,16 @@ def _breakdown(run: dict) -> str:
         return f"{percentile(values, 0.5):.0f}" if values else "—"
 
     frame = percentile([render["frame_ms"] for render in renders], 0.5)
+    received = [
+        change["tiles_received_ms"] for change in run["filter_changes"] if change["tiles_received_ms"]
+    ]
     return (
         f"- {run['viewport']['width']}×{run['viewport']['height']}: page scripts loaded "
         f"{median_of('page_scripts')}, map created {median_of('map_created')}, first tile "
-        f"{median_of('first_tile')}, counters {median_of('counters')}, every tile drawn "
-        f"{median_of('tiles_drawn')}; one frame of the loaded view takes {frame:.0f} ms to draw."
+        f"{median_of('first_tile')}, last tile received {median_of('last_tile_received')}, counters "
+        f"{median_of('counters')}, every tile drawn {median_of('tiles_drawn')}; one frame of the loaded "
+        f"view takes {frame:.0f} ms to draw. In a filter change the last new tile was received after "
+        f"{percentile(received, 0.5):.0f} ms (p50) / {percentile(received, 0.95):.0f} ms (p95)."
     )
 
 
