@@ -261,6 +261,25 @@ def incidents_escalate_overdue(settings: Settings) -> None:
     click.echo(f"escalated {moved} overdue incidents")
 
 
+@main.group()
+def tiles() -> None:
+    """Tile housekeeping."""
+
+
+@tiles.command("prune-changes")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650))
+@click.pass_obj
+def tiles_prune_changes(settings: Settings, days: int) -> None:
+    """Delete change-feed events older than DAYS (run it daily, e.g. from cron)."""
+    from datetime import timedelta
+
+    from server.tiles.changes import prune_change_events
+
+    with psycopg.connect(settings.resolved_database_url()) as conn:
+        removed = prune_change_events(conn, older_than=timedelta(days=days))
+    click.echo(f"removed {removed} change-feed events older than {days} days")
+
+
 # -- serving ----------------------------------------------------------------------------
 
 

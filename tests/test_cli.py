@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
 from click.testing import CliRunner
 
 from server.cli import main
@@ -75,3 +76,21 @@ def test_serve_runs_gunicorn_and_answers_health(database_url, tmp_path: Path):
         server.stderr.close()
     assert body["status"] == "ok"
     assert body["counts"]["grids"] == 8
+
+
+def test_tiles_prune_changes_keeps_recent_events(database_url):
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO tiles.change_events (at, kind, incident_id) VALUES"
+            " (now() - interval '40 days', 'created', 1), (now() - interval '1 day', 'changed', 1)"
+        )
+        before = conn.execute("SELECT count(*) FROM tiles.change_events").fetchone()[0]
+    result = run_cli(database_url, "tiles", "prune-changes", "--days", "30")
+    assert result.exit_code == 0, result.output
+    assert "removed 1 change-feed events" in result.output
+    with psycopg.connect(database_url) as conn:
+        remaining = conn.execute(
+            "SELECT min(at) > now() - interval '30 days', count(*) FROM tiles.change_events"
+        )
+        newest_kept, count = remaining.fetchone()
+    assert newest_kept and count == before - 1

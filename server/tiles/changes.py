@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Hashable
+from datetime import timedelta
 
 import psycopg
 from psycopg.rows import dict_row
@@ -76,6 +77,12 @@ def events_after(conn: psycopg.Connection, *, after: int, limit: int) -> list[di
         " FROM tiles.change_events WHERE id > %s ORDER BY id LIMIT %s",
         [after, limit],
     ).fetchall()
+
+
+def prune_change_events(conn: psycopg.Connection, *, older_than: timedelta) -> int:
+    """Forget changes older than ``older_than``; returns how many. A feed client resuming from
+    before that gets the events that remain, so it must reload its map after a long absence."""
+    return conn.execute("DELETE FROM tiles.change_events WHERE at < now() - %s", [older_than]).rowcount
 
 
 def event_document(row: dict, grid_boxes: GridBoxes) -> dict:
