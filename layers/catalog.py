@@ -1,6 +1,6 @@
 """The map-layer catalog: one definition per layer, read by the tile server, TileJSON and docs.
 
-Each layer is built by one SQL function ``tiles.<name>`` (sql/0021_tile_functions.sql) with one
+Each layer is built by one SQL function ``tiles.<name>`` (sql/0020_tiles.sql) with one
 signature: ``(z, x, y, category text[], status text[], period_start date, period_end date, role)``.
 Roles: the five user roles of ``users.role`` plus ``public`` for an anonymous caller.
 """

@@ -17,7 +17,7 @@ MAX_PAGE = 5000
 CURSOR_PURPOSE = "grids"
 
 
-# Who sees grid members' names: as on the map tiles (sql/0023), not department handlers.
+# Who sees grid members' names: as on the map tiles (sql/0020_tiles.sql), not department handlers.
 SEES_MEMBER_NAMES = frozenset({"inspector", "operator", "leader", "admin"})
 
 

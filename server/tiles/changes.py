@@ -1,6 +1,6 @@
 """The change listener: one thread per worker process LISTENs on ``gridwatch_changes`` (sent by
-the triggers of sql/0020), drops exactly the cached tiles a change touched, and hands incident
-events to the live feed (SSE).
+the triggers of sql/0020_tiles.sql), drops exactly the cached tiles a change touched, and hands
+incident events to the live feed (SSE).
 
 While the listener is not connected, the cache stores nothing and is emptied on every
 (re)connect, since notifications sent meanwhile are lost.
