@@ -17,7 +17,7 @@ from shapely.geometry import MultiPolygon
 
 from server.demo.boundary import COUNTY_CODE, polygons_only
 from server.demo.names import TOWNSHIPS, community_names, village_names
-from server.demo.settlements import Settlements, ruggedness
+from server.demo.settlements import Settlements, distance_km, ruggedness
 
 GRID_COUNT = 2184  # what Hongya really divided
 MIN_HOUSEHOLDS, MAX_HOUSEHOLDS = 30, 150
@@ -145,11 +145,24 @@ def _split_villages(homes: list[np.ndarray], villages: list, counts: np.ndarray)
     raise RuntimeError("could not split the villages into grids of 30-150 households")
 
 
+def township_names(settlements: Settlements) -> list[tuple[str, str]]:
+    """TOWNSHIPS runs from the county seat out to the mountain township (瓦屋山镇), roughly as the
+    real county does; seats take the names in order of their distance from the county seat, so
+    瓦屋山镇 lands in the far, rugged south-west rather than wherever the seat search picked last."""
+    by_distance = np.argsort(distance_km(settlements.seats, settlements.seats[0]), kind="stable")
+    names: list[tuple[str, str]] = [TOWNSHIPS[0]] * len(TOWNSHIPS)
+    for rank, seat in enumerate(by_distance):
+        names[seat] = TOWNSHIPS[rank]
+    return names
+
+
 def build_partition(county: MultiPolygon, settlements: Settlements, rng: np.random.Generator) -> Partition:
     areas = [Area(COUNTY_CODE, "county", None, "洪雅县", "Hongya County", county)]
 
     township_cells = voronoi_cells(settlements.seats, county)
-    for number, (cell, (name_zh, name_en)) in enumerate(zip(township_cells, TOWNSHIPS, strict=True), 1):
+    for number, (cell, (name_zh, name_en)) in enumerate(
+        zip(township_cells, township_names(settlements), strict=True), 1
+    ):
         areas.append(Area(f"{COUNTY_CODE}{number:03d}", "township", 0, name_zh, name_en, cell))
     townships = list(range(1, len(areas)))
 
