@@ -8,7 +8,6 @@ that asks for ``database_url`` gets a fresh copy of it (``CREATE DATABASE ... TE
 from __future__ import annotations
 
 import itertools
-import socket
 import tempfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
+from server_support import free_port
 
 from server.app import create_app
 from server.db.cluster import Cluster
@@ -35,19 +35,13 @@ TEST_SERVER_OPTIONS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def pg_cluster():
     parent = PROJECT_ROOT / "var" / "test"
     parent.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(
         Path(tempfile.mkdtemp(prefix="cluster-", dir=parent)),
-        _free_port(),
+        free_port(),
         options=TEST_SERVER_OPTIONS,
     )
     cluster.up()

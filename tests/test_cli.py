@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import psycopg
 from click.testing import CliRunner
+from server_support import running_server
 
 from server.cli import main
 from server.db.migrate import discover
@@ -43,37 +40,14 @@ def test_db_status_fails_clearly_when_unreachable():
     assert "database unavailable" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_serve_runs_gunicorn_and_answers_health(database_url, tmp_path: Path):
-    port = _free_port()
-    env = os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(tmp_path)}
-    gridwatch = Path(sys.executable).with_name("gridwatch")
-    server = subprocess.Popen(
-        [str(gridwatch), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    body = json.load(response)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
-                time.sleep(0.2)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stderr.close()
+    def command(port: int) -> list[str]:
+        gridwatch = Path(sys.executable).with_name("gridwatch")
+        return [str(gridwatch), "serve", "--port", str(port), "--workers", "2"]
+
+    with running_server(command, database_url=database_url, var_dir=tmp_path) as base:
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+            body = json.load(response)
     assert body["status"] == "ok"
     assert body["counts"]["grids"] == 8
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import psycopg
+from server_support import running_server
 from tiles_support import (
     FAR,
     NEAR,
@@ -103,36 +103,16 @@ def test_a_state_change_drops_the_tile_too(app, database_url):
     assert [f["properties"]["status"] for f in decode(second.data)["incidents"]["features"]] == ["accepted"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_two_worker_processes_both_drop_the_tile(database_url, tmp_path: Path):
-    port = _free_port()
-    env = os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(tmp_path)}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen(
-        [str(gunicorn), "server.app:create_app()", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-        + ["--worker-class", "gthread", "--threads", "4"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    def command(port: int) -> list[str]:
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        bind = f"127.0.0.1:{port}"
+        return [str(gunicorn), "server.app:create_app()", "--bind", bind, "--workers", "2", "--threads", "4"]
+
     operator = bearer(token_for(database_url, "operator1"))
     path = tile_path("incidents", NEAR, 16)
-    try:
+    with running_server(command, database_url=database_url, var_dir=tmp_path) as base:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, headers, _ = get(base, path, operator)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
-                time.sleep(0.2)
         # Until each worker process (named by X-Tile-Worker) serves the tile from its own cache.
         cached_by = set()
         old_etags = set()
@@ -159,10 +139,6 @@ def test_two_worker_processes_both_drop_the_tile(database_url, tmp_path: Path):
             served_by.setdefault(headers["X-Tile-Worker"], set()).add(headers["ETag"])
             assert time.monotonic() < deadline, "one worker stopped answering"
         assert all(etags == {new_etag} for etags in served_by.values())
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        server.stderr.close()
 
 
 def _read_event(response: http.client.HTTPResponse) -> dict | None:

@@ -1,0 +1,43 @@
+"""gridwatch as a real server process for tests: `gridwatch serve`, or gunicorn with chosen
+workers, on a free port against a test database, stopped when the test ends."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(command: Callable[[int], list[str]], *, database_url: str, var_dir: Path) -> Iterator[str]:
+    """Start ``command(port)``, wait until ``/health`` answers 200, yield the base URL."""
+    port = free_port()
+    env = os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(var_dir)}
+    server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2):
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "the server did not answer within 30 s"
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
