@@ -149,6 +149,7 @@ def import_() -> None:
 @click.option("--level-field", help="Level; default: one below the parent.  [default: level, if present]")
 @click.option("--households-field", help="[default: households, if present]")
 @click.option("--population-field", help="[default: population, if present]")
+@click.option("--strict", is_flag=True, help="A gap between sibling grids fails the import, not a warning.")
 @click.pass_obj
 def import_grids_command(
     settings: Settings,
@@ -156,6 +157,7 @@ def import_grids_command(
     layer: str | None,
     source_crs: str | None,
     encoding: str | None,
+    strict: bool,
     **fields: str | None,
 ) -> None:
     """Import a grid tree from GeoJSON, GeoPackage or Shapefile (docs/importing.md)."""
@@ -164,12 +166,20 @@ def import_grids_command(
     field_map = GridFieldMap(**{key.removesuffix("_field"): value for key, value in fields.items()})
     try:
         with psycopg.connect(settings.resolved_database_url()) as conn:
-            count = import_grids(
-                conn=conn, path=path, layer=layer, fields=field_map, source_crs=source_crs, encoding=encoding
+            result = import_grids(
+                conn=conn,
+                path=path,
+                layer=layer,
+                fields=field_map,
+                source_crs=source_crs,
+                encoding=encoding,
+                strict=strict,
             )
     except GridwatchError as error:
         fail(f"import failed, nothing was changed: {error.message}")
-    click.echo(f"imported {count} grids from {path.name}")
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo(f"imported {result.count} grids from {path.name}")
 
 
 @import_.command("incidents")

@@ -15,7 +15,7 @@ import pyogrio.raw
 import pytest
 import shapely
 from click.testing import CliRunner
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from shapely.geometry import Polygon, box
 
 from server.cli import main
@@ -138,7 +138,9 @@ def test_a_geojson_tree_is_imported_with_levels_parents_and_paths(conn, tmp_path
     path = write_geojson(tmp_path / "new.geojson", TREE)
     before = grid_count(conn)
 
-    assert import_grids(conn, path=path) == 5
+    result = import_grids(conn, path=path)
+
+    assert result.count == 5
 
     assert grid_count(conn) == before + 5
     grids = grids_by_code(conn, "511499")
@@ -156,6 +158,11 @@ def test_a_geojson_tree_is_imported_with_levels_parents_and_paths(conn, tmp_path
     assert grids["511499"]["name_en"] == "New County"
     assert {(row["type"], row["srid"]) for row in grids.values()} == {("MULTIPOLYGON", 4326)}
     assert_same_shape(grid["ewkb"], GRID_2)
+    # The county has one township on its western half, and it one village on its southern half.
+    assert [(w.where, w.field) for w in result.warnings] == [
+        ("feature 1 (code 511499)", "geometry"),
+        ("feature 2 (code 511499001)", "geometry"),
+    ]
 
 
 def test_a_branch_hangs_under_a_grid_already_in_the_database(conn, tmp_path):
@@ -166,7 +173,9 @@ def test_a_branch_hangs_under_a_grid_already_in_the_database(conn, tmp_path):
         for n, half in enumerate(halves, start=1)
     ]
 
-    assert import_grids(conn, path=write_geojson(tmp_path / "micro.geojson", features)) == 2
+    result = import_grids(conn, path=write_geojson(tmp_path / "micro.geojson", features))
+
+    assert (result.count, result.warnings) == (2, [])
 
     micro = grids_by_code(conn, parent + "0")
     assert {row["level"] for row in micro.values()} == {"microgrid"}
@@ -177,7 +186,7 @@ def test_a_geopackage_in_cgcs2000_gauss_kruger_is_reprojected(conn, tmp_path):
     # EPSG:4543: CGCS2000 / 3-degree Gauss-Kruger CM 102E, the zone that covers Hongya (103.3 E).
     path = write_with_ogr(tmp_path / "tree.gpkg", TREE, crs="EPSG:4543", driver="GPKG", layer="grids")
 
-    assert import_grids(conn, path=path) == 5
+    assert import_grids(conn, path=path).count == 5
 
     grids = grids_by_code(conn, "511499")
     assert_same_shape(grids["511499"]["ewkb"], COUNTY)
@@ -194,7 +203,7 @@ def test_a_shapefile_in_utm_with_mapped_columns_is_reprojected(conn, tmp_path):
     path = write_with_ogr(tmp_path / "tree.shp", renamed, crs="EPSG:32648", driver="ESRI Shapefile")
     fields = GridFieldMap(code="code", name="name", parent="parent", level="level", households="households")
 
-    assert import_grids(conn, path=path, fields=fields) == 5
+    assert import_grids(conn, path=path, fields=fields).count == 5
 
     grids = grids_by_code(conn, "511499")
     assert_same_shape(grids["511499001001002"]["ewkb"], GRID_2)
@@ -207,7 +216,7 @@ def test_a_file_without_crs_is_imported_with_source_crs(conn, tmp_path):
     )
     assert not path.with_suffix(".prj").exists()
 
-    assert import_grids(conn, path=path, source_crs="EPSG:4543") == 5
+    assert import_grids(conn, path=path, source_crs="EPSG:4543").count == 5
 
     assert_same_shape(grids_by_code(conn, "511499")["511499001"]["ewkb"], TOWNSHIP)
 
@@ -379,7 +388,7 @@ def test_a_geopackage_with_several_layers_needs_one_named(conn, tmp_path):
     error = fails(conn, path)
     assert "has 2 layers (grids, boundary): choose one with --layer" in error.message
     assert fails(conn, path, layer="villages").field == "layer"
-    assert import_grids(conn, path=path, layer="grids") == 5
+    assert import_grids(conn, path=path, layer="grids").count == 5
 
 
 def test_a_file_that_is_not_geodata_fails(conn, tmp_path):
@@ -395,7 +404,7 @@ def test_a_failed_import_leaves_the_callers_transaction_usable(conn, tmp_path):
     before = grid_count(conn)
     fails(conn, bad)
 
-    assert import_grids(conn, path=good) == 5
+    assert import_grids(conn, path=good).count == 5
     assert grid_count(conn) == before + 5
 
 
@@ -447,7 +456,7 @@ def test_a_gbk_shapefile_without_cpg_is_read_with_encoding(conn, tmp_path):
     path.with_suffix(".cpg").unlink()
 
     assert fails(conn, path, encoding="no-such-encoding").field == "encoding"
-    assert import_grids(conn, path=path, encoding="GBK") == 5
+    assert import_grids(conn, path=path, encoding="GBK").count == 5
     assert grids_by_code(conn, "511499")["511499001001001"]["name_zh"] == "第一网格"
 
 
@@ -463,7 +472,8 @@ def test_grids_drawn_on_a_gcj02_basemap_are_converted(conn, tmp_path):
     shifted = [{**f, "geometry": shapely.transform(f["geometry"], to_gcj02)} for f in TREE]
 
     assert (
-        import_grids(conn, path=write_geojson(tmp_path / "gaode.geojson", shifted), source_crs="GCJ-02") == 5
+        import_grids(conn, path=write_geojson(tmp_path / "gaode.geojson", shifted), source_crs="GCJ-02").count
+        == 5
     )
 
     assert_same_shape(grids_by_code(conn, "511499")["511499001001002"]["ewkb"], GRID_2)
@@ -471,3 +481,138 @@ def test_grids_drawn_on_a_gcj02_basemap_are_converted(conn, tmp_path):
 
 def to_gcj02(xy: np.ndarray) -> np.ndarray:
     return np.column_stack(wgs84_to_gcj02(xy[:, 0], xy[:, 1]))
+
+
+# -- the partition: children inside their parent, siblings without overlaps or gaps -----------------
+# The county 511499 (COUNTY) with townships given by their shapes; WEST and EAST tile it exactly.
+
+WEST = box(103.50, 29.85, 103.55, 29.95)
+EAST = box(103.55, 29.85, 103.60, 29.95)
+WGS84 = Geod(ellps="WGS84")
+
+
+def county_with(*townships) -> list[dict]:
+    return [
+        TREE[0],
+        *(
+            {"code": f"511499{n:03d}", "name": f"第{n}镇", "parent": "511499", "geometry": township}
+            for n, township in enumerate(townships, start=1)
+        ),
+    ]
+
+
+def km2(geometry) -> str:
+    """The area on the WGS84 spheroid as the messages write it."""
+    return f"{abs(WGS84.geometry_area_perimeter(geometry)[0]) / 1e6:.2f} km²"
+
+
+def test_a_seamless_partition_imports_without_warnings(conn, tmp_path):
+    result = import_grids(conn, path=write_geojson(tmp_path / "seamless.geojson", county_with(WEST, EAST)))
+
+    assert (result.count, result.warnings) == (3, [])
+
+
+def test_a_child_outside_its_parent_fails_with_the_area_outside(conn, tmp_path):
+    wide_east = box(103.55, 29.85, 103.61, 29.95)
+
+    error = fails(conn, write_geojson(tmp_path / "outside.geojson", county_with(WEST, wide_east)))
+
+    outside, around = km2(wide_east - COUNTY), "(103.60500, 29.90000)"
+    assert error.extra["problems"] == [
+        {
+            "where": "feature 3 (code 511499002)",
+            "field": "geometry",
+            "reason": f"有 {outside} 在上级 feature 1 (code 511499) 之外，位于 {around} 附近 / "
+            f"{outside} of it lies outside its parent feature 1 (code 511499), around {around}",
+        }
+    ]
+
+
+def test_overlapping_siblings_fail_naming_both_and_the_overlap(conn, tmp_path):
+    wide_west = box(103.50, 29.85, 103.56, 29.95)
+
+    error = fails(conn, write_geojson(tmp_path / "overlap.geojson", county_with(wide_west, EAST)))
+
+    assert "1 problem:" in error.message
+    assert (
+        f"feature 2 (code 511499001): 与 feature 3 (code 511499002) 重叠 {km2(wide_west & EAST)}"
+        in error.message
+    )
+    assert (
+        f"overlaps feature 3 (code 511499002) by {km2(wide_west & EAST)}, around (103.55500" in error.message
+    )
+
+
+def test_a_gap_between_siblings_is_a_warning_and_with_strict_an_error(conn, tmp_path):
+    narrow_west = box(103.50, 29.85, 103.54, 29.95)
+    path = write_geojson(tmp_path / "gap.geojson", county_with(narrow_west, EAST))
+
+    error = fails(conn, path, strict=True)
+    result = import_grids(conn, path=path)
+
+    gap = km2(COUNTY - narrow_west - EAST)
+    reason = (
+        f"下级网格之间有 {gap} 的空隙，位于 (103.54500, 29.90000) 附近 / its children leave a gap of {gap} "
+        "around (103.54500, 29.90000), beside feature 2 (code 511499001), feature 3 (code 511499002)"
+    )
+    assert error.extra["problems"] == [
+        {"where": "feature 1 (code 511499)", "field": "geometry", "reason": reason}
+    ]
+    assert result.count == 3
+    assert [str(warning) for warning in result.warnings] == [f"feature 1 (code 511499): {reason}"]
+
+
+def test_digitising_noise_along_shared_edges_is_tolerated(conn, tmp_path):
+    # Edges off by 1e-7 degrees (about 1 cm): slivers of about 50-100 m² along 5-11 km, under 0.1 %
+    # of a township, where the edges meet or the county's edge is.
+    west = box(103.50, 29.85, 103.55 + 1e-7, 29.95 - 1e-7)  # overlaps EAST; a gap under the county's edge
+    east = box(103.55, 29.85, 103.60 + 1e-7, 29.95)  # over the county's edge
+
+    result = import_grids(conn, path=write_geojson(tmp_path / "noisy.geojson", county_with(west, east)))
+
+    assert (result.count, result.warnings) == (3, [])
+
+
+def test_the_noise_tolerance_is_relative_to_the_smallest_grid_involved(conn, tmp_path):
+    # The same 1 cm overlap along 11 km (about 100 m²), but the overlapped sibling is a strip 2 m
+    # wide: 0.1 % of it is about 20 m².
+    west = box(103.50, 29.85, 103.55 + 1e-7, 29.95)
+    strip = box(103.55, 29.85, 103.55002, 29.95)
+    east = box(103.55002, 29.85, 103.60, 29.95)
+
+    error = fails(conn, write_geojson(tmp_path / "strip.geojson", county_with(west, strip, east)))
+
+    assert "feature 2 (code 511499001): 与 feature 3 (code 511499002) 重叠" in error.message
+
+
+def test_an_overlap_with_a_grid_already_in_the_database_fails(conn, tmp_path):
+    # The fixture's village 511423001001 (103.30-103.35 E) holds grids 001 and 002, split at 103.325 E.
+    squeezed = {
+        "code": "511423001001003",
+        "name": "第三网格",
+        "parent": "511423001001",
+        "geometry": box(103.32, 29.85, 103.33, 29.86),
+    }
+
+    error = fails(conn, write_geojson(tmp_path / "squeezed.geojson", [squeezed]))
+
+    assert [problem["reason"].split(" / ")[1].split(" by ")[0] for problem in error.extra["problems"]] == [
+        "overlaps grid 511423001001001 (in the database)",
+        "overlaps grid 511423001001002 (in the database)",
+    ]
+
+
+def test_the_cli_prints_a_gap_as_a_warning_and_strict_refuses_it(database_url, conn, tmp_path):
+    path = write_geojson(tmp_path / "gap.geojson", county_with(box(103.50, 29.85, 103.54, 29.95), EAST))
+    runner = CliRunner(env={"GRIDWATCH_DATABASE_URL": database_url})
+
+    strict = runner.invoke(main, ["import", "grids", str(path), "--strict"])
+    lenient = runner.invoke(main, ["import", "grids", str(path)])
+
+    assert strict.exit_code == 1
+    assert "import failed, nothing was changed" in strict.stderr
+    assert "feature 1 (code 511499): 下级网格之间有" in strict.stderr
+    assert lenient.exit_code == 0, lenient.output
+    assert "warning: feature 1 (code 511499): 下级网格之间有" in lenient.stderr
+    assert "imported 3 grids from gap.geojson" in lenient.stdout
+    assert len(grids_by_code(conn, "511499")) == 3

@@ -21,11 +21,15 @@ Decisions:
   ``LEVEL_NAMES``); where a feature has none, it is one below its parent (a feature without a
   parent is the county). A child must sit strictly below its parent's level; levels may be skipped
   (a grid directly under a township).
+- **The partition is checked** in PostGIS before anything is written (server/importers/topology.py):
+  a child outside its parent or overlapping a sibling fails the import; a gap between siblings is a
+  warning, or an error with ``strict``.
 - Features are numbered from 1 in file order; every message names the feature by number and code.
 
-The whole file is read and checked before anything is written, then written with set-based SQL
-(COPY into a temporary table, one INSERT ... SELECT per level) inside ``conn.transaction()``: a
-savepoint when the caller has a transaction open, otherwise a transaction of its own. Any problem
+The whole file is read and checked, staged with COPY into a temporary table, checked there against
+the tree, then written with set-based SQL (one INSERT ... SELECT per level) inside
+``conn.transaction()``: a savepoint when the caller has a transaction open, otherwise a transaction
+of its own. Any problem
 raises :class:`server.errors.ImportFailed` and leaves the database unchanged.
 """
 
@@ -45,7 +49,8 @@ from shapely.validation import explain_validity
 
 from server.errors import ImportFailed
 from server.importers.geofile import GeoFile, read_geofile
-from server.importers.problems import BadValue, Problems
+from server.importers.problems import BadValue, Problem, Problems
+from server.importers.topology import check_topology
 
 LEVEL_DEPTHS = {"county": 1, "township": 2, "village": 3, "grid": 4, "microgrid": 5}
 LEVEL_BY_DEPTH = {depth: level for level, depth in LEVEL_DEPTHS.items()}
@@ -97,6 +102,12 @@ class GridFieldMap:
 OPTIONAL_ATTRIBUTES = ("parent", "level", "households", "population", "name_en")
 
 
+@dataclass(frozen=True)
+class GridImport:
+    count: int  # grids added
+    warnings: list[Problem]  # gaps between siblings, when not strict
+
+
 @dataclass
 class GridFeature:
     number: int  # 1-based position in the file
@@ -122,8 +133,10 @@ def import_grids(
     fields: GridFieldMap | None = None,
     source_crs: str | None = None,
     encoding: str | None = None,
-) -> int:
-    """Add the grids in ``path`` to the database; return how many were added."""
+    strict: bool = False,
+) -> GridImport:
+    """Add the grids in ``path`` to the database. A gap between siblings is a warning, returned
+    with the count, or with ``strict`` an error like any other."""
     path = Path(path)
     fields = fields or GridFieldMap()
     geofile = read_geofile(path, layer=layer, source_crs=source_crs, encoding=encoding)
@@ -135,7 +148,18 @@ def import_grids(
         with conn.transaction():
             depths = _check_tree(conn, features, codes_in_file, problems)
             problems.raise_if_any()
-            return _write(conn, features, depths)
+            _stage(conn, features, depths)
+            by_code = {feature.code: feature for feature in features}
+            warnings = check_topology(
+                conn,
+                label=lambda code: (
+                    by_code[code].label if code in by_code else f"grid {code} (in the database)"
+                ),
+                problems=problems,
+                strict=strict,
+            )
+            problems.raise_if_any()
+            return GridImport(count=_insert(conn, depths), warnings=warnings)
     except psycopg.errors.IntegrityError as error:
         # The checks above mirror the table's constraints; this is the database's last word.
         raise ImportFailed(
@@ -410,7 +434,7 @@ SELECT s.code, l.level, p.id, s.name_zh, s.name_en, s.households, s.population, 
 """
 
 
-def _write(conn: psycopg.Connection, features: list[GridFeature], depths: dict[str, int]) -> int:
+def _stage(conn: psycopg.Connection, features: list[GridFeature], depths: dict[str, int]) -> None:
     with conn.cursor() as cursor:
         cursor.execute(STAGE)
         with cursor.copy(COPY_STAGE) as copy:
@@ -420,6 +444,12 @@ def _write(conn: psycopg.Connection, features: list[GridFeature], depths: dict[s
                     (f.number, f.code, f.parent_code, depths[f.code], f.name, f.name_en,
                      f.households, f.population, ewkb)
                 )  # fmt: skip
+        # Temporary tables are never analysed by autovacuum: the topology checks need the numbers.
+        cursor.execute("ANALYZE grid_import")
+
+
+def _insert(conn: psycopg.Connection, depths: dict[str, int]) -> int:
+    with conn.cursor() as cursor:
         # Parents before children: one statement per level, top down.
         inserted = 0
         for depth in sorted(set(depths.values())):
