@@ -69,6 +69,8 @@ def start_gunicorn(url: str, *, port: int, workers: int, threads: int) -> subpro
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "server.app:create_app()",
+            "--config",
+            "python:server.gunicorn_conf",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

@@ -305,6 +305,8 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
     args = [
         str(gunicorn),
         "server.app:create_app()",
+        "--config",
+        "python:server.gunicorn_conf",
         "--bind",
         bind,
         "--workers",

@@ -21,6 +21,7 @@ from server.app import create_app
 from server.db.cluster import Cluster
 from server.db.migrate import migrate
 from server.settings import PROJECT_ROOT, Settings
+from server.tiles.changes import fold_pending
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATE = "gridwatch_template"
@@ -69,6 +70,7 @@ def template_url(pg_cluster: Cluster) -> str:
     migrate(url)
     with psycopg.connect(url) as conn:
         conn.execute((FIXTURES / "small_county.sql").read_text())
+        fold_pending(conn)  # settled, as a running server leaves it: no queued rollup changes
     return url
 
 

@@ -107,7 +107,18 @@ def test_two_worker_processes_both_drop_the_tile(database_url, tmp_path: Path):
     def command(port: int) -> list[str]:
         gunicorn = Path(sys.executable).with_name("gunicorn")
         bind = f"127.0.0.1:{port}"
-        return [str(gunicorn), "server.app:create_app()", "--bind", bind, "--workers", "2", "--threads", "4"]
+        config = ["--config", "python:server.gunicorn_conf"]
+        return [
+            str(gunicorn),
+            "server.app:create_app()",
+            *config,
+            "--bind",
+            bind,
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ]
 
     operator = bearer(token_for(database_url, "operator1"))
     path = tile_path("incidents", NEAR, 16)

@@ -13,6 +13,7 @@ import psycopg
 from werkzeug.serving import make_server
 
 from server.auth.users import issue_token
+from server.tiles.changes import fold_pending
 from server.tiles.geo import tile_fraction
 
 # Inside grid 511423001001001 of the small county, in the zoom-16 tile of its fixture incident
@@ -67,7 +68,10 @@ def wait_for_event(app, event_id: int, deadline_s: float = 5.0) -> None:
 
 
 def last_event_id(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
+    """Fold the queued rollup changes, as a server's listener would within 250 ms, and return the
+    newest change event id."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        fold_pending(conn)
         return conn.execute("SELECT coalesce(max(id), 0) FROM tiles.change_events").fetchone()[0]
 
 

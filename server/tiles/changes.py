@@ -1,6 +1,7 @@
 """The change listener: one thread per worker process LISTENs on ``gridwatch_changes`` (sent by
-the triggers of sql/0020_tiles.sql), drops exactly the cached tiles a change touched, and hands
-incident events to the live feed (SSE).
+the triggers of sql/0020_tiles.sql and by the fold of queued rollup changes, sql/0021), drops
+exactly the cached tiles a change touched, and hands incident events to the live feed (SSE).
+Between notifications it folds the rollup changes that small writes queued.
 
 While the listener is not connected, the cache stores nothing and is emptied on every
 (re)connect, since notifications sent meanwhile are lost.
@@ -16,7 +17,7 @@ from collections.abc import Callable, Hashable
 from datetime import timedelta
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from layers.catalog import GRID_LEVEL_ZOOMS, LAYERS
 from server.tiles.cache import TileCache
@@ -27,6 +28,10 @@ CHANNEL = "gridwatch_changes"
 # Grid polygons are drawn with a 64-pixel buffer of a 4096 extent: they reach 1/64 tile beyond.
 POLYGON_MARGIN = 1 / 64
 POINT_MARGIN = 1e-6
+# Queued rollup changes are folded this often by every listener: the live map shows a new incident
+# within this delay plus one tile fetch, and a fold of a few hundred rows takes milliseconds.
+FOLD_INTERVAL_S = 0.25
+FOLD_BATCH = 10_000
 
 BBox = tuple[float, float, float, float]
 
@@ -77,6 +82,19 @@ def events_after(conn: psycopg.Connection, *, after: int, limit: int) -> list[di
         " FROM tiles.change_events WHERE id > %s ORDER BY id LIMIT %s",
         [after, limit],
     ).fetchall()
+
+
+def fold_pending(conn: psycopg.Connection) -> int:
+    """Fold the rollup changes that small writes queued (sql/0021_deferred_rollups.sql) into the
+    rollups and the change log; returns how many queued rows were folded. Safe to call from any
+    number of processes at once: one folds, the others return 0 at once."""
+    total = 0
+    cursor = conn.cursor(row_factory=tuple_row)
+    while True:
+        count = cursor.execute("SELECT tiles.fold_pending(%s::integer)", [FOLD_BATCH]).fetchone()[0]
+        total += count
+        if count < FOLD_BATCH:
+            return total
 
 
 def prune_change_events(conn: psycopg.Connection, *, older_than: timedelta) -> int:
@@ -198,13 +216,16 @@ class ChangeListener:
                 with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.grid_boxes.load(conn)
+                    fold_pending(conn)
                     self.cache.clear()
                     self.cache.enabled = True
                     self.ready.set()
                     while not self.is_closed():
                         # The generator holds the connection: leave it before querying.
-                        for payload in [n.payload for n in conn.notifies(timeout=1.0, stop_after=1)]:
+                        notified = conn.notifies(timeout=FOLD_INTERVAL_S, stop_after=1)
+                        for payload in [n.payload for n in notified]:
                             self.handle(conn, payload)
+                        fold_pending(conn)
             except Exception:  # the database went away or restarted: forget everything, retry
                 log.warning("tile change listener lost its connection; retrying", exc_info=True)
             finally:

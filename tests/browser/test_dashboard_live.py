@@ -92,7 +92,9 @@ def test_operator_sees_the_live_map_with_tiles_and_counters(live_server, page, d
     # source starts requesting, and the Python response callback may run after it.
     tiles.clear()
     page.locator("#filter-category").click()
-    with page.expect_response(lambda r: "/tiles/incidents/" in r.url and r.url.endswith("?category=sanitation")):
+    with page.expect_response(
+        lambda r: "/tiles/incidents/" in r.url and r.url.endswith("?category=sanitation")
+    ):
         page.get_by_role("option", name="环境卫生").click()
     page.wait_for_function("() => gridwatchLive.query === '?category=sanitation'")
     expect(page.locator("#counter-open")).to_have_text("8")
