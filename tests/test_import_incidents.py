@@ -112,6 +112,41 @@ def test_geojson_points_are_imported(conn, tmp_path):
     assert [r["data"] for r in rows] == [{"file": "cases.geojson", "feature": n} for n in (1, 2)]
 
 
+def test_points_on_shared_edges_go_where_grid_at_puts_them(conn, tmp_path):
+    # The import finds all grids in one spatial join; it must keep grid_at's rule: the deepest grid
+    # covering the point, boundary included, and among grids of that depth the smallest code.
+    # A micro-grid fills the south-western quarter of grid 511423001001001.
+    conn.execute(
+        """INSERT INTO grids (code, level, parent_id, name_zh, geom)
+           SELECT '511423001001001001', 'microgrid', id, '微网格',
+                  ST_Multi(ST_MakeEnvelope(103.30, 29.85, 103.3125, 29.875, 4326))
+             FROM grids WHERE code = '511423001001001'"""
+    )
+    expected = {
+        (103.325, 29.87): "511423001001001",  # the edge between grids 001 and 002 of a village
+        (103.325, 29.90): "511423001001001",  # a corner of four grids in two villages
+        (103.35, 29.90): "511423001001002",  # a corner of four grids in two townships
+        (103.35, 29.93): "511423001002002",  # the edge between two townships
+        (103.30, 29.95): "511423001002001",  # the county's corner
+        (103.3125, 29.86): "511423001001001001",  # the micro-grid's edge inside its grid
+        (103.30, 29.85): "511423001001001001",  # the county's corner, in the micro-grid
+        (103.31, 29.875): "511423001001001001",  # the micro-grid's edge
+    }
+    rows = [f"{lon},{lat},sanitation" for lon, lat in expected]
+
+    assert (
+        import_incidents(conn, path=write_csv(tmp_path / "edges.csv", rows, header="lon,lat,category\n")) == 8
+    )
+
+    found = conn.execute(
+        """SELECT ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, g.code, i.grid_id = grid_at(i.geom) AS same
+             FROM incidents i JOIN grids g ON g.id = i.grid_id
+            WHERE i.channel = 'import' ORDER BY i.id"""
+    ).fetchall()
+    assert {(r["lon"], r["lat"]): r["code"] for r in found} == expected
+    assert all(r["same"] for r in found)
+
+
 def test_a_spreadsheet_csv_with_a_byte_order_mark_and_only_the_required_columns(conn, tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufefflon,lat,category\r\n103.31,29.91,sanitation\r\n".encode())

@@ -18,7 +18,8 @@ every grid fails the import. Rows are numbered as a spreadsheet shows them (the 
 GeoJSON features from 1.
 
 Rows are checked while they stream into a temporary table (COPY); categories and grids are then
-checked, and the incidents and their events written, with set-based SQL inside
+checked, and the incidents and their events written, with set-based SQL (the grids of all points
+in one spatial join, with ``grid_at``'s rule for points on shared edges) inside
 ``conn.transaction()`` (a savepoint when the caller has a transaction open). Any problem raises
 :class:`server.errors.ImportFailed` and leaves the database unchanged.
 """
@@ -101,6 +102,9 @@ def import_incidents(conn: psycopg.Connection, *, path: Path, crs: str = "wgs84"
 
         for number, category in cursor.execute(UNKNOWN_CATEGORIES).fetchall():
             problems.add(f"{unit} {number}", "category", f"no category has the code {category!r}")
+        # Temporary tables are never analysed by autovacuum; the grid join needs the numbers.
+        cursor.execute("CREATE INDEX ON incident_import USING gist (geom)")
+        cursor.execute("ANALYZE incident_import")
         cursor.execute(FIND_GRIDS)
         for number, lon, lat in cursor.execute(OUTSIDE_GRIDS).fetchall():
             problems.add(f"{unit} {number}", "geometry", f"the point ({lon}, {lat}) is outside every grid")
@@ -111,7 +115,7 @@ def import_incidents(conn: psycopg.Connection, *, path: Path, crs: str = "wgs84"
         cursor.execute(
             INSERT_EVENTS, {"file": path.name, "unit": unit, "crs": None if crs == "wgs84" else crs}
         )
-        cursor.execute("DROP TABLE incident_import")
+        cursor.execute("DROP TABLE incident_import, incident_grid, incident_new")
     return count
 
 
@@ -299,9 +303,8 @@ CREATE TEMPORARY TABLE incident_import (
     accuracy_m real,
     wgs84_lon double precision NOT NULL,
     wgs84_lat double precision NOT NULL,
-    geom geometry(Point, 4326),
-    grid_id integer,
-    incident_id bigint
+    geom geometry(Point, 4326)
+        GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(wgs84_lon, wgs84_lat), 4326)) STORED
 )
 """
 
@@ -318,39 +321,52 @@ SELECT s.number, s.category
  ORDER BY s.number
 """
 
+# The grid of every point at once, by grid_at's rule (sql/0004_grid_at.sql): the deepest grid that
+# covers the point, boundary included, and on an edge or vertex shared by grids of that depth the
+# one with the smallest code. Driven from the grids, each grid's polygon is prepared once for all
+# the points in its box instead of once per point and grid.
 FIND_GRIDS = """
-UPDATE incident_import
-   SET geom = ST_SetSRID(ST_MakePoint(wgs84_lon, wgs84_lat), 4326),
-       grid_id = grid_at(ST_SetSRID(ST_MakePoint(wgs84_lon, wgs84_lat), 4326))
+CREATE TEMPORARY TABLE incident_grid AS
+SELECT DISTINCT ON (s.number) s.number, g.id AS grid_id
+  FROM grids g
+  JOIN grid_levels l USING (level)
+  JOIN incident_import s ON s.geom && g.geom AND ST_Covers(g.geom, s.geom)
+ ORDER BY s.number, l.depth DESC, g.code
 """
 
-OUTSIDE_GRIDS = "SELECT number, lon, lat FROM incident_import WHERE grid_id IS NULL ORDER BY number"
+OUTSIDE_GRIDS = """
+SELECT s.number, s.lon, s.lat
+  FROM incident_import s
+ WHERE NOT EXISTS (SELECT 1 FROM incident_grid f WHERE f.number = s.number)
+ ORDER BY s.number
+"""
 
-# Ids are drawn here, in file order, so that each event can name its incident and its row.
-# (nextval in a sorted select runs after the sort.)
+# Ids are drawn here, in file order, once the file is known to be good, so that each event can name
+# its incident and its row. (nextval in a sorted select runs after the sort.)
 ASSIGN_IDS = """
-UPDATE incident_import s
-   SET incident_id = n.id
-  FROM (SELECT number, nextval(pg_get_serial_sequence('incidents', 'id')) AS id
-          FROM incident_import ORDER BY number) n
- WHERE n.number = s.number
+CREATE TEMPORARY TABLE incident_new AS
+SELECT number, grid_id, nextval(pg_get_serial_sequence('incidents', 'id')) AS incident_id
+  FROM incident_grid
+ ORDER BY number
 """
 
 INSERT_INCIDENTS = """
 INSERT INTO incidents (id, geom, accuracy_m, grid_id, category_code, description, channel,
                        status, priority, reported_at)
-SELECT s.incident_id, s.geom, s.accuracy_m, s.grid_id, s.category, s.description, s.channel,
+SELECT n.incident_id, s.geom, s.accuracy_m, n.grid_id, s.category, s.description, s.channel,
        'reported', coalesce(s.priority, c.default_priority), coalesce(s.reported_at, now())
-  FROM incident_import s
+  FROM incident_new n
+  JOIN incident_import s USING (number)
   JOIN categories c ON c.code = s.category
- ORDER BY s.incident_id
+ ORDER BY n.incident_id
 """
 
 INSERT_EVENTS = """
 INSERT INTO incident_events (incident_id, at, action, from_status, to_status, data)
-SELECT s.incident_id, coalesce(s.reported_at, now()), 'report', NULL, 'reported',
+SELECT n.incident_id, coalesce(s.reported_at, now()), 'report', NULL, 'reported',
        jsonb_strip_nulls(jsonb_build_object('file', %(file)s::text, %(unit)s::text, s.number,
                                             'crs', %(crs)s::text))
-  FROM incident_import s
- ORDER BY s.incident_id
+  FROM incident_new n
+  JOIN incident_import s USING (number)
+ ORDER BY n.incident_id
 """
