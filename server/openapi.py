@@ -106,7 +106,8 @@ _INCIDENT_PROPERTIES = {
                 "rated_at",
             )
         },
-        "reported_at": _TIME,
+        "reported_at": {**_TIME, "description": "when the report arrived"},
+        "observed_at": _nullable({**_TIME, "description": "when the reporter saw it, if given"}),
         "updated_at": _TIME,
         "rating": _nullable({"type": "integer", "minimum": 1, "maximum": 5}),
         "overdue": {"type": "boolean"},
@@ -144,6 +145,12 @@ _FILING_FIELDS = {
         "channel": {"type": "string", "enum": list(service.CHANNELS), "description": "operators only"},
         "reporter_name": {"type": "string", "maxLength": 100},
         "reporter_phone": {"type": "string", "maxLength": 40},
+        "observed_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the reporter saw it (a report queued offline), ISO 8601 with offset;"
+            " at most 5 minutes ahead of the server clock and at most 7 days old (else 422)",
+        },
     },
 }
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -27,6 +27,10 @@ CHANNELS = ("app", "hotline_12345", "hotline_110", "wechat", "open311", "import"
 PRIORITIES = ("low", "normal", "high", "urgent")
 CRS_OPTIONS = ("wgs84", "gcj02")
 OUTSIDE_COUNTY = "lon/lat"  # the error field for a point in no grid
+# An offline report's observed_at: a phone clock may run a little fast; a queue older than this
+# is too stale for the workflow to act on.
+OBSERVED_CLOCK_SKEW = timedelta(minutes=5)
+OBSERVED_MAX_AGE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Filing:
     priority: str | None = None
     reporter_name: str | None = None
     reporter_phone: str | None = None
+    observed_at: datetime | None = None  # when the reporter saw it (an offline report arrives later)
     photos: tuple[CleanPhoto, ...] = ()
 
     def fingerprint(self) -> bytes:
@@ -58,6 +63,7 @@ class Filing:
             "priority": self.priority,
             "reporter_name": self.reporter_name,
             "reporter_phone": self.reporter_phone,
+            "observed_at": self.observed_at.isoformat() if self.observed_at else None,
             "photos": [photo.sha256.hex() for photo in self.photos],
         }
         return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).digest()
@@ -256,6 +262,8 @@ def file_incident(
     scope = workflow.REPORT_ROLES.get(user.role)
     if scope is None:
         raise Forbidden(f"当前角色不能上报事件 / a {user.role} cannot file incidents", field=None)
+    if filing.observed_at is not None:
+        _check_observed_at(filing.observed_at, now=now)
     lon, lat = gcj02_to_wgs84(filing.lon, filing.lat) if filing.crs == "gcj02" else (filing.lon, filing.lat)
     with conn.pipeline():  # both lookups in one round trip
         category_found = conn.execute(
@@ -299,8 +307,8 @@ def file_incident(
     incident_id = conn.execute(
         """INSERT INTO incidents (geom, accuracy_m, grid_id, category_code, description, channel,
                                   reporter_id, reporter_name, reporter_phone, priority, reported_at,
-                                  updated_at)
-           VALUES (ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                  updated_at, observed_at)
+           VALUES (ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            RETURNING id""",
         [
             lon,
@@ -316,6 +324,7 @@ def file_incident(
             filing.priority or category["default_priority"],
             now,
             now,
+            filing.observed_at,
         ],
     ).fetchone()["id"]
     event_id = _write_event(
@@ -327,7 +336,7 @@ def file_incident(
         from_status=None,
         to_status="reported",
         note=None,
-        data={"crs": filing.crs} if filing.crs != "wgs84" else None,
+        data=_report_data(filing),
     )
     _store_photos(conn, incident_id=incident_id, event_id=event_id, photos=filing.photos)
     if idempotency_key is not None:
@@ -337,6 +346,25 @@ def file_incident(
     incident = get_incident(conn, user=user, incident_id=incident_id, now=now)
     duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
     return FilingResult(incident, duplicates, replayed=False, photo_locations=photo_locations)
+
+
+def _check_observed_at(observed_at: datetime, *, now: datetime) -> None:
+    if observed_at > now + OBSERVED_CLOCK_SKEW:
+        raise Unprocessable("观察时间不能晚于当前时间 / observed_at is in the future", field="observed_at")
+    if observed_at < now - OBSERVED_MAX_AGE:
+        raise Unprocessable(
+            "观察时间早于7天前 / observed_at is more than 7 days ago: file a new report", field="observed_at"
+        )
+
+
+def _report_data(filing: Filing) -> dict | None:
+    """The 'report' event's data: what the incident row alone does not tell."""
+    data = {}
+    if filing.crs != "wgs84":
+        data["crs"] = filing.crs
+    if filing.observed_at is not None:
+        data["observed_at"] = filing.observed_at.isoformat()
+    return data or None
 
 
 def _claim_idempotency_key(

@@ -144,6 +144,7 @@ def file_incident():
         priority=http_input.choice(data, "priority", service.PRIORITIES),
         reporter_name=http_input.text(data, "reporter_name", max_length=100),
         reporter_phone=http_input.text(data, "reporter_phone", max_length=40),
+        observed_at=http_input.timestamp(data, "observed_at"),
         photos=_photos(),
     )
     key = request.headers.get("Idempotency-Key")
