@@ -131,21 +131,38 @@ def get_incident(
     (a department returning it), so they see the result of their own action."""
     # One round trip for the three reads (psycopg pipeline mode).
     with conn.pipeline():
-        found = conn.execute(
-            _load_query(user, lock=False, check_visible=check_visible), _params(user, now, id=incident_id)
+        reads = _send_incident_reads(
+            conn, user=user, incident_id=incident_id, now=now, check_visible=check_visible
         )
-        events = conn.execute(
-            """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
-                      u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
-                 FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
-                WHERE e.incident_id = %s ORDER BY e.at, e.id""",
-            [incident_id],
-        )
-        photos = conn.execute(
-            """SELECT id, event_id, content_type, width, height FROM incident_photos
-                WHERE incident_id = %s ORDER BY id""",
-            [incident_id],
-        )
+    return _incident_from(reads, user=user, incident_id=incident_id)
+
+
+def _send_incident_reads(
+    conn: psycopg.Connection, *, user: User, incident_id: int, now: datetime, check_visible: bool = True
+) -> tuple[psycopg.Cursor, psycopg.Cursor, psycopg.Cursor]:
+    """Send the reads of get_incident (inside the caller's pipeline); _incident_from reads the answers."""
+    found = conn.execute(
+        _load_query(user, lock=False, check_visible=check_visible), _params(user, now, id=incident_id)
+    )
+    events = conn.execute(
+        """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
+                  u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
+             FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
+            WHERE e.incident_id = %s ORDER BY e.at, e.id""",
+        [incident_id],
+    )
+    photos = conn.execute(
+        """SELECT id, event_id, content_type, width, height FROM incident_photos
+            WHERE incident_id = %s ORDER BY id""",
+        [incident_id],
+    )
+    return found, events, photos
+
+
+def _incident_from(
+    reads: tuple[psycopg.Cursor, psycopg.Cursor, psycopg.Cursor], *, user: User, incident_id: int
+) -> dict:
+    found, events, photos = reads
     row = _found(found.fetchone(), incident_id)
     incident = present(row, user)
     incident["events"] = events.fetchall()
@@ -265,7 +282,10 @@ def file_incident(
     if filing.observed_at is not None:
         _check_observed_at(filing.observed_at, now=now)
     lon, lat = gcj02_to_wgs84(filing.lon, filing.lat) if filing.crs == "gcj02" else (filing.lon, filing.lat)
-    with conn.pipeline():  # both lookups in one round trip
+    fingerprint = filing.fingerprint()
+    # Three round trips in all: the lookups and the key claim; the incident, its event and the
+    # key's link in one statement; the incident and its possible duplicates.
+    with conn.pipeline():
         category_found = conn.execute(
             """SELECT code, default_priority, duplicate_radius_m, duplicate_window
                  FROM categories WHERE code = %s AND active""",
@@ -277,8 +297,12 @@ def file_incident(
                  FROM grids g WHERE g.id = grid_at(ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))""",
             {"viewer": user.id, "lon": lon, "lat": lat},
         )
+        claim = None
+        if idempotency_key is not None:
+            claim = _send_idempotency_claim(conn, key=idempotency_key, user=user, fingerprint=fingerprint)
     category, grid = category_found.fetchone(), grid_found.fetchone()
     if category is None:
+        # Raising rolls the transaction back, the key's claim with it.
         raise Unprocessable(f"未知的事件类别 / unknown category {filing.category!r}", field="category")
     photo_locations = [
         {"photo": index, "lon": photo.gps[0], "lat": photo.gps[1]}
@@ -286,14 +310,11 @@ def file_incident(
         if photo.gps is not None
     ]
 
-    if idempotency_key is not None:
-        earlier = _claim_idempotency_key(
-            conn, key=idempotency_key, user=user, fingerprint=filing.fingerprint()
-        )
-        if earlier is not None:
-            incident = get_incident(conn, user=user, incident_id=earlier, now=now)
-            duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
-            return FilingResult(incident, duplicates, replayed=True, photo_locations=photo_locations)
+    if claim is not None and claim.fetchone() is None:
+        earlier = _earlier_filing(conn, key=idempotency_key, user=user, fingerprint=fingerprint)
+        incident = get_incident(conn, user=user, incident_id=earlier, now=now)
+        duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
+        return FilingResult(incident, duplicates, replayed=True, photo_locations=photo_locations)
 
     if grid is None:
         raise Unprocessable(
@@ -304,48 +325,58 @@ def file_incident(
             "you can file incidents only in your own grids / 只能上报本网格的事件", field=OUTSIDE_COUNTY
         )
     channel = filing.channel if user.role == "operator" else "app"
-    incident_id = conn.execute(
-        """INSERT INTO incidents (geom, accuracy_m, grid_id, category_code, description, channel,
-                                  reporter_id, reporter_name, reporter_phone, priority, reported_at,
-                                  updated_at, observed_at)
-           VALUES (ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-           RETURNING id""",
-        [
-            lon,
-            lat,
-            filing.accuracy_m,
-            grid["id"],
-            category["code"],
-            filing.description,
-            channel,
-            user.id,
-            filing.reporter_name,
-            filing.reporter_phone,
-            filing.priority or category["default_priority"],
-            now,
-            now,
-            filing.observed_at,
-        ],
-    ).fetchone()["id"]
-    event_id = _write_event(
-        conn,
-        incident_id=incident_id,
-        at=now,
-        actor=user,
-        action="report",
-        from_status=None,
-        to_status="reported",
-        note=None,
-        data=_report_data(filing),
-    )
-    _store_photos(conn, incident_id=incident_id, event_id=event_id, photos=filing.photos)
-    if idempotency_key is not None:
-        conn.execute(
-            "UPDATE idempotency_keys SET incident_id = %s WHERE key = %s", [incident_id, idempotency_key]
+    report_data = _report_data(filing)
+    filed = conn.execute(
+        """WITH incident AS (
+               INSERT INTO incidents (geom, accuracy_m, grid_id, category_code, description, channel,
+                                      reporter_id, reporter_name, reporter_phone, priority, reported_at,
+                                      updated_at, observed_at)
+               VALUES (ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326), %(accuracy_m)s, %(grid_id)s,
+                       %(category)s, %(description)s, %(channel)s, %(reporter_id)s, %(reporter_name)s,
+                       %(reporter_phone)s, %(priority)s, %(now)s, %(now)s, %(observed_at)s)
+               RETURNING id
+           ), report AS (
+               INSERT INTO incident_events (incident_id, at, actor_id, action, to_status, data)
+               SELECT id, %(now)s, %(reporter_id)s, 'report', 'reported', %(data)s FROM incident
+               RETURNING id, incident_id
+           ), key_link AS (
+               UPDATE idempotency_keys SET incident_id = (SELECT id FROM incident) WHERE key = %(key)s
+           )
+           SELECT incident_id, id AS event_id FROM report""",
+        {
+            "lon": lon,
+            "lat": lat,
+            "accuracy_m": filing.accuracy_m,
+            "grid_id": grid["id"],
+            "category": category["code"],
+            "description": filing.description,
+            "channel": channel,
+            "reporter_id": user.id,
+            "reporter_name": filing.reporter_name,
+            "reporter_phone": filing.reporter_phone,
+            "priority": filing.priority or category["default_priority"],
+            "now": now,
+            "observed_at": filing.observed_at,
+            "data": psycopg.types.json.Jsonb(report_data) if report_data else None,
+            "key": idempotency_key,
+        },
+    ).fetchone()
+    incident_id = filed["incident_id"]
+    _store_photos(conn, incident_id=incident_id, event_id=filed["event_id"], photos=filing.photos)
+    with conn.pipeline():
+        reads = _send_incident_reads(conn, user=user, incident_id=incident_id, now=now)
+        nearby = _send_duplicates_query(
+            conn,
+            user=user,
+            now=now,
+            category=category,
+            incident_id=incident_id,
+            lon=lon,
+            lat=lat,
+            reported_at=now,
         )
-    incident = get_incident(conn, user=user, incident_id=incident_id, now=now)
-    duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
-    return FilingResult(incident, duplicates, replayed=False, photo_locations=photo_locations)
+    incident = _incident_from(reads, user=user, incident_id=incident_id)
+    return FilingResult(incident, nearby.fetchall(), replayed=False, photo_locations=photo_locations)
 
 
 def _check_observed_at(observed_at: datetime, *, now: datetime) -> None:
@@ -367,21 +398,24 @@ def _report_data(filing: Filing) -> dict | None:
     return data or None
 
 
-def _claim_idempotency_key(
+def _send_idempotency_claim(
     conn: psycopg.Connection, *, key: str, user: User, fingerprint: bytes
-) -> int | None:
-    """Claim the key for this request, or return the incident an earlier request filed with it.
+) -> psycopg.Cursor:
+    """Claim the key for this request; the cursor yields a row when this request got it.
 
     The primary key makes a concurrent retry's INSERT wait for the first transaction; once that
-    commits, the retry's ``ON CONFLICT DO NOTHING`` inserts nothing and it reads the first row.
+    commits, the retry's ``ON CONFLICT DO NOTHING`` inserts nothing and it reads the first row
+    (_earlier_filing).
     """
-    claimed = conn.execute(
+    return conn.execute(
         """INSERT INTO idempotency_keys (key, user_id, request_sha256) VALUES (%s, %s, %s)
            ON CONFLICT (key) DO NOTHING RETURNING key""",
         [key, user.id, fingerprint],
-    ).fetchone()
-    if claimed is not None:
-        return None
+    )
+
+
+def _earlier_filing(conn: psycopg.Connection, *, key: str, user: User, fingerprint: bytes) -> int:
+    """The incident an earlier request filed with this key, if it was the same user and request."""
     earlier = conn.execute(
         "SELECT user_id, request_sha256, incident_id FROM idempotency_keys WHERE key = %s", [key]
     ).fetchone()
@@ -395,11 +429,34 @@ def _claim_idempotency_key(
 def _possible_duplicates(
     conn: psycopg.Connection, *, user: User, incident: dict, category: dict, now: datetime
 ) -> list[dict]:
+    return _send_duplicates_query(
+        conn,
+        user=user,
+        now=now,
+        category=category,
+        incident_id=incident["id"],
+        lon=incident["lon"],
+        lat=incident["lat"],
+        reported_at=incident["reported_at"],
+    ).fetchall()
+
+
+def _send_duplicates_query(
+    conn: psycopg.Connection,
+    *,
+    user: User,
+    now: datetime,
+    category: dict,
+    incident_id: int,
+    lon: float,
+    lat: float,
+    reported_at: datetime,
+) -> psycopg.Cursor:
     """Open incidents of the same category near this one and recent enough (the category's
     radius and window), nearest first."""
     radius_m = category["duplicate_radius_m"]
     # A degree bound for the index (metres per degree of longitude shrink with latitude).
-    radius_deg = radius_m / (111_320 * max(math.cos(math.radians(incident["lat"])), 0.01)) * 1.01
+    radius_deg = radius_m / (111_320 * max(math.cos(math.radians(lat)), 0.01)) * 1.01
     query = sql.SQL(
         """WITH here AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326) AS p)
            SELECT i.id, i.status, i.reported_at,
@@ -418,16 +475,16 @@ def _possible_duplicates(
         _params(
             user,
             now,
-            lon=incident["lon"],
-            lat=incident["lat"],
-            category=incident["category"],
-            id=incident["id"],
-            reported_at=incident["reported_at"],
+            lon=lon,
+            lat=lat,
+            category=category["code"],
+            id=incident_id,
+            reported_at=reported_at,
             window=category["duplicate_window"],
             radius_deg=radius_deg,
             radius_m=radius_m,
         ),
-    ).fetchall()
+    )
 
 
 def _write_event(
