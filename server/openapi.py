@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from server.admin.service import TIME_LIMIT_UNITS
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
 from server.openapi_page import DOCS_PAGE
@@ -160,7 +161,11 @@ _ACTION_FIELDS = {
         "note": {"type": "string", "maxLength": 2000},
         "department": {"type": "string", "description": "dispatch: a department code"},
         "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-        "due_at": {"type": "string", "format": "date-time", "description": "extend: the new due time"},
+        "due_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "extend: the new due time (default: one more time limit of the category)",
+        },
         "duplicate_of": {"type": "integer", "minimum": 1},
     },
 }
@@ -184,12 +189,53 @@ _GRID_PROPERTIES = {
 }
 
 
+_TIME_LIMIT_UNIT = {
+    "type": "string",
+    "enum": list(TIME_LIMIT_UNITS),
+    "description": "calendar: time_limit_s of clock time; working: of the work calendar's working hours"
+    " (one working day = 7 h of the default calendar)",
+}
+
+_PERIODS = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 6,
+    "items": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"},
+    "description": "Working periods of a working day, local time, e.g. ['08:30-12:00', '14:00-17:30']",
+}
+_WEEKDAYS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "integer", "minimum": 1, "maximum": 7},
+    "description": "ISO day numbers, 1 = Monday ... 7 = Sunday",
+}
+_CALENDAR_DAY = {
+    "type": "object",
+    "required": ["date", "working", "name"],
+    "properties": {
+        "date": {"type": "string", "format": "date"},
+        "working": {"type": "boolean", "description": "false: a holiday; true: a weekend day worked (调休)"},
+        "name": _STRING,
+    },
+}
+_WORK_CALENDAR = {
+    "type": "object",
+    "required": ["time_zone", "working_weekdays", "working_hours", "days"],
+    "properties": {
+        "time_zone": _STRING,
+        "working_weekdays": _WEEKDAYS,
+        "working_hours": _PERIODS,
+        "days": {"type": "array", "items": _CALENDAR_DAY},
+    },
+}
+
 _CATEGORY_CHANGES = {
     "type": "object",
     "properties": {
         "name_zh": {"type": "string", "maxLength": 100},
         "name_en": {"type": "string", "maxLength": 100},
         "time_limit_s": {"type": "integer", "minimum": 60, "maximum": 90 * 86400},
+        "time_limit_unit": _TIME_LIMIT_UNIT,
         "default_department": {"type": "string", "nullable": True},
         "default_priority": {"type": "string", "enum": list(service.PRIORITIES)},
         "duplicate_radius_m": {"type": "integer", "minimum": 1, "maximum": 10000},
@@ -207,6 +253,7 @@ _CATEGORY = {
         "name_en": _STRING,
         "group": _STRING,
         "time_limit_s": {"type": "integer"},
+        "time_limit_unit": _TIME_LIMIT_UNIT,
         "default_department": _nullable(_STRING),
         "default_priority": {"type": "string", "enum": list(service.PRIORITIES)},
         "duplicate_radius_m": {"type": "integer"},
@@ -475,6 +522,63 @@ def build_document() -> dict:
                 },
                 "responses": {"200": _json(_ref("UserRecord")), **_errors(400, 401, 403, 404)},
             }
+        },
+        "/work-calendar": {
+            "get": {
+                "summary": "The work calendar that working-time limits count in: hours, weekdays, holidays",
+                "security": secured,
+                "responses": {"200": _json(_WORK_CALENDAR), **_errors(401)},
+            },
+            "patch": {
+                "summary": "Change the time zone, working weekdays or working hours (admins); later due times"
+                " use them",
+                "security": secured,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "time_zone": {"type": "string", "example": "Asia/Shanghai"},
+                                    "working_weekdays": _WEEKDAYS,
+                                    "working_hours": _PERIODS,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json(_WORK_CALENDAR), **_errors(400, 401, 403, 422)},
+            },
+        },
+        "/work-calendar/days/{date}": {
+            "put": {
+                "summary": "Mark a date as a holiday or an adjusted working day (调休) (admins)",
+                "security": secured,
+                "parameters": [{"name": "date", "in": "path", "required": True, "schema": _STRING}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["working"],
+                                "properties": {
+                                    "working": {"type": "boolean"},
+                                    "name": {"type": "string", "maxLength": 100},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json(_CALENDAR_DAY), **_errors(400, 401, 403)},
+            },
+            "delete": {
+                "summary": "Remove a date's entry: it follows the working weekdays again (admins)",
+                "security": secured,
+                "parameters": [{"name": "date", "in": "path", "required": True, "schema": _STRING}],
+                "responses": {"204": {"description": "removed"}, **_errors(400, 401, 403, 404)},
+            },
         },
         "/departments": {
             "get": {

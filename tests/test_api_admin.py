@@ -19,7 +19,12 @@ def test_an_admin_changes_a_time_limit_and_later_dispatches_use_it(client, token
     admin = bearer(tokens["admin1"])
     changed = client.patch(
         "/api/v1/categories/sanitation",
-        json={"time_limit_s": 5 * 3600, "default_department": "environment", "duplicate_radius_m": 250},
+        json={
+            "time_limit_s": 5 * 3600,
+            "time_limit_unit": "calendar",
+            "default_department": "environment",
+            "duplicate_radius_m": 250,
+        },
         headers=admin,
     )
     assert changed.status_code == 200
@@ -63,7 +68,7 @@ def test_category_changes_are_checked(client, tokens):
         for c in client.get("/api/v1/categories", headers=admin).get_json()["categories"]
         if c["code"] == "dispute"
     )
-    assert dispute["active"] and dispute["time_limit_s"] == 5 * 86400  # nothing refused was half-applied
+    assert dispute["active"] and dispute["time_limit_s"] == 5 * 7 * 3600  # nothing refused was half-applied
 
 
 def test_an_admin_manages_users(client, tokens):

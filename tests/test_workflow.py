@@ -166,13 +166,14 @@ def test_an_extension_moves_the_due_time_and_counts(conn, users):
             due_at=due - timedelta(hours=1),
         )
     assert earlier.value.field == "due_at"
-    with pytest.raises(InvalidInput):
-        act(conn, users, incident["id"], "extend", "operator1", last, note="x")
     extended = act(
         conn, users, incident["id"], "extend", "operator1", last, note="雨天", due_at=due + timedelta(days=1)
     )
     assert extended["due_at"] == due + timedelta(days=1) and extended["extension_count"] == 1
     assert extended["status"] == "dispatched"
+    # Without a due time: one more time limit of the category (safety_hazard: 48 calendar hours).
+    again = act(conn, users, incident["id"], "extend", "operator1", last, note="再延期")
+    assert again["due_at"] == due + timedelta(days=3) and again["extension_count"] == 2
 
 
 def test_self_handling_resolves_on_the_spot_and_is_then_verified_and_closed(conn, users):

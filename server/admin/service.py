@@ -10,8 +10,11 @@ from psycopg import sql
 
 from server.errors import NotFound, Unprocessable
 
+# How a category's time limit runs: in calendar time, or in the work calendar's working hours.
+TIME_LIMIT_UNITS = ("calendar", "working")
+
 CATEGORY_QUERY = """SELECT c.code, c.name_zh, c.name_en, c.group_code AS "group",
-                           extract(epoch FROM c.time_limit)::integer AS time_limit_s,
+                           extract(epoch FROM c.time_limit)::integer AS time_limit_s, c.time_limit_unit,
                            d.code AS default_department, c.default_priority, c.duplicate_radius_m,
                            extract(epoch FROM c.duplicate_window)::integer AS duplicate_window_s, c.active
                       FROM categories c LEFT JOIN departments d ON d.id = c.default_department_id"""
@@ -22,13 +25,13 @@ def list_categories(conn: psycopg.Connection) -> list[dict]:
 
 
 def update_category(conn: psycopg.Connection, *, code: str, changes: dict) -> dict:
-    """Change a category. ``changes`` may hold name_zh, name_en, time_limit_s,
+    """Change a category. ``changes`` may hold name_zh, name_en, time_limit_s, time_limit_unit,
     default_department (a code, or None for none), default_priority, duplicate_radius_m,
     duplicate_window_s, active. New time limits apply to later dispatches only."""
     if conn.execute("SELECT 1 FROM categories WHERE code = %s FOR UPDATE", [code]).fetchone() is None:
         raise NotFound(f"no category {code!r}", field="code")
     columns: dict = {}
-    for name in ("name_zh", "name_en", "default_priority", "duplicate_radius_m", "active"):
+    for name in ("name_zh", "name_en", "default_priority", "duplicate_radius_m", "active", "time_limit_unit"):
         if name in changes:
             columns[name] = changes[name]
     if "time_limit_s" in changes:

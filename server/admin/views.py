@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 from flask import Blueprint, jsonify
 
 from server import http_input
-from server.admin import service
+from server.admin import service, work_calendar
 from server.auth import require_user
 from server.auth.users import ROLES, User, create_user, issue_token
 from server.db import get_db
-from server.errors import Forbidden, NotFound
+from server.errors import Forbidden, InvalidInput, NotFound
 from server.incidents.service import PRIORITIES
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/v1")
@@ -57,12 +60,72 @@ def update_category(code: str):
             changes[name] = http_input.integer(data, name, required=True, minimum=low, maximum=high)
     if "default_priority" in data:
         changes["default_priority"] = http_input.choice(data, "default_priority", PRIORITIES, required=True)
+    if "time_limit_unit" in data:
+        changes["time_limit_unit"] = http_input.choice(
+            data, "time_limit_unit", service.TIME_LIMIT_UNITS, required=True
+        )
     if "active" in data:
         changes["active"] = http_input.flag(data, "active")
     if "default_department" in data:
         changes["default_department"] = http_input.text(data, "default_department", max_length=40)
     with get_db().connection() as conn:
         return jsonify(service.update_category(conn, code=code, changes=changes))
+
+
+@blueprint.get("/work-calendar")
+def get_work_calendar():
+    require_user()
+    with get_db().connection() as conn:
+        return jsonify(work_calendar.get_calendar(conn))
+
+
+@blueprint.patch("/work-calendar")
+def update_work_calendar():
+    require_admin()
+    data = http_input.body_fields()
+    time_zone = http_input.text(data, "time_zone", max_length=64)
+    weekdays = data.get("working_weekdays")
+    hours = data.get("working_hours")
+    with get_db().connection() as conn:
+        calendar = work_calendar.update_calendar(
+            conn,
+            time_zone=time_zone,
+            working_weekdays=None if weekdays is None else work_calendar.parse_weekdays(weekdays),
+            working_hours=None if hours is None else work_calendar.parse_periods(hours),
+        )
+    return jsonify(calendar)
+
+
+def _calendar_date(value: str) -> date:
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise InvalidInput("date must be YYYY-MM-DD", field="date")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidInput(f"no such date {value}", field="date") from error
+
+
+@blueprint.put("/work-calendar/days/<day>")
+def set_work_calendar_day(day: str):
+    """A holiday (working: false) or an adjusted working day, 调休 (working: true)."""
+    require_admin()
+    on_day = _calendar_date(day)
+    data = http_input.body_fields()
+    working = http_input.flag(data, "working")
+    if working is None:
+        raise InvalidInput("working is required: false for a holiday, true for a day worked", field="working")
+    name = http_input.text(data, "name", max_length=100) or ""
+    with get_db().connection() as conn:
+        return jsonify(work_calendar.set_day(conn, day=on_day, working=working, name=name))
+
+
+@blueprint.delete("/work-calendar/days/<day>")
+def remove_work_calendar_day(day: str):
+    require_admin()
+    on_day = _calendar_date(day)
+    with get_db().connection() as conn:
+        work_calendar.remove_day(conn, day=on_day)
+    return "", 204
 
 
 @blueprint.get("/users")

@@ -19,9 +19,18 @@ class ActionInput:
     note: str | None = None
     department: str | None = None  # dispatch: a department code (default: the category's)
     rating: int | None = None  # rate: 1..5
-    due_at: datetime | None = None  # extend: the new due time
+    due_at: datetime | None = None  # extend: the new due time (default: one more time limit)
     duplicate_of: int | None = None  # link_duplicate: the original incident
     photos: tuple[CleanPhoto, ...] = ()
+
+
+def due_time(conn, *, category: str, start: datetime) -> datetime:
+    """When a case of this category is due if its clock starts at ``start``: its time limit in
+    calendar or working time (SQL ``due_time``, migration 0013, with the county's work calendar)."""
+    return conn.execute(
+        "SELECT due_time(%s, time_limit, time_limit_unit) AS due_at FROM categories WHERE code = %s",
+        [start, category],
+    ).fetchone()["due_at"]
 
 
 def no_effect(conn, *, row, given, now) -> tuple[dict, dict | None]:
@@ -70,7 +79,7 @@ def dispatch(conn, *, row, given, now):
         ).fetchone()
         if found is None:
             raise InvalidInput("this category has no default department: name one", field="department")
-    due_at = now + row["time_limit"]
+    due_at = due_time(conn, category=row["category"], start=now)
     changes = {"department_id": found["id"], "dispatched_at": now, "due_at": due_at}
     return changes, {"department": found["code"], "due_at": due_at.isoformat()}
 
@@ -103,12 +112,12 @@ def return_to_center(conn, *, row, given, now):
 
 
 def extend(conn, *, row, given, now):
-    if given.due_at is None:
-        raise InvalidInput("extend needs due_at: the new due time", field="due_at")
-    if given.due_at <= row["due_at"]:
+    """To the given due time, or by one more time limit of the category from the current one."""
+    due_at = given.due_at or due_time(conn, category=row["category"], start=row["due_at"])
+    if due_at <= row["due_at"]:
         raise Unprocessable("the new due time must be later than the current one", field="due_at")
-    changes = {"due_at": given.due_at, "extension_count": row["extension_count"] + 1}
-    return changes, {"from": row["due_at"].isoformat(), "due_at": given.due_at.isoformat()}
+    changes = {"due_at": due_at, "extension_count": row["extension_count"] + 1}
+    return changes, {"from": row["due_at"].isoformat(), "due_at": due_at.isoformat()}
 
 
 def escalate(conn, *, row, given, now):

@@ -11,7 +11,7 @@ from server.auth.users import User
 INCIDENT_SELECT = sql.SQL(
     """SELECT i.id, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.accuracy_m, i.status,
               i.category_code AS category, c.name_zh AS category_name_zh, c.name_en AS category_name_en,
-              c.time_limit, g.code AS grid, g.name_zh AS grid_name_zh, i.description, i.channel,
+              g.code AS grid, g.name_zh AS grid_name_zh, i.description, i.channel,
               i.priority, i.department_id, d.code AS department, i.handling_level, i.self_handled,
               i.rework_count, i.extension_count, i.duplicate_of, i.reporter_id, i.reporter_name,
               i.reporter_phone, i.observed_at, i.reported_at, i.accepted_at, i.rejected_at,

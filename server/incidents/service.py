@@ -97,7 +97,7 @@ def _facts(row: dict) -> workflow.Facts:
 
 def present(row: dict, user: User) -> dict:
     """An incident row as the API shows it to this user."""
-    hidden = {"time_limit", "in_user_grids", "in_user_department", "department_id"}
+    hidden = {"in_user_grids", "in_user_department", "department_id"}
     if user.role not in SEES_REPORTER:
         hidden |= {"reporter_name", "reporter_phone"}
     return {key: value for key, value in row.items() if key not in hidden}
