@@ -11,6 +11,13 @@ def test_health_reports_postgis_schema_and_counts(client):
     assert body["postgis"].startswith("3.")
     assert body["schema_version"] == discover()[-1].version
     assert body["counts"] == {"grids": 8, "incidents": 8}
+    assert body["rollup_queue"] == 0
+
+
+def test_health_shows_changes_waiting_for_the_rollups(client, conn):
+    conn.execute("UPDATE incidents SET description = 'checked' WHERE id IN (SELECT id FROM incidents LIMIT 3)")
+    conn.commit()
+    assert client.get("/health").get_json()["rollup_queue"] == 3
 
 
 def test_health_is_503_when_the_database_is_unreachable(tmp_path):
