@@ -502,8 +502,9 @@ def county_with(*townships) -> list[dict]:
 
 
 def km2(geometry) -> str:
-    """The area on the WGS84 spheroid as the messages write it."""
-    return f"{abs(WGS84.geometry_area_perimeter(geometry)[0]) / 1e6:.2f} km²"
+    """The area on the WGS84 spheroid, as the messages write it, of a shape whose edges follow
+    meridians and parallels (densified, so the geodesics between vertices follow them too)."""
+    return f"{abs(WGS84.geometry_area_perimeter(shapely.segmentize(geometry, 0.001))[0]) / 1e6:.2f} km²"
 
 
 def test_a_seamless_partition_imports_without_warnings(conn, tmp_path):
@@ -569,6 +570,21 @@ def test_digitising_noise_along_shared_edges_is_tolerated(conn, tmp_path):
     east = box(103.55, 29.85, 103.60 + 1e-7, 29.95)  # over the county's edge
 
     result = import_grids(conn, path=write_geojson(tmp_path / "noisy.geojson", county_with(west, east)))
+
+    assert (result.count, result.warnings) == (3, [])
+
+
+def test_a_long_diagonal_edge_split_by_a_vertex_leaves_no_gap(conn, tmp_path):
+    # The county's 15 km diagonal edge A-B is, for its two townships, A-C and C-B with C on the line.
+    # In longitude/latitude (how GEOS cuts) they meet exactly; as geodesics, A-B would bow about a
+    # metre away from C and leave a "gap" of about 10,000 m², three times 0.1 % of the small township.
+    a, b, c = (103.50, 29.85), (103.60, 29.95), (103.525, 29.875)
+    county = Polygon([a, (103.60, 29.85), b])
+    small = Polygon([a, (103.525, 29.85), c])
+    rest = Polygon([(103.525, 29.85), (103.60, 29.85), b, c])
+    features = [{**TREE[0], "geometry": county}, *county_with(small, rest)[1:]]
+
+    result = import_grids(conn, path=write_geojson(tmp_path / "diagonal.geojson", features), strict=True)
 
     assert (result.count, result.warnings) == (3, [])
 

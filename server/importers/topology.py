@@ -10,8 +10,14 @@ the database, so a branch imported into an existing tree is checked against its 
 vertex exactly, which leaves slivers of a few square centimetres along shared edges. A piece of
 area (the part of a child outside its parent, the overlap of two siblings, one gap) is noise when
 it is at most ``NOISE_M2`` (1 m²) or at most ``NOISE_SHARE`` (0.1 %) of the smallest grid
-involved (the child; the smaller sibling; the smallest sibling bordering the gap). Areas are
-measured on the WGS84 spheroid.
+involved (the child; the smaller sibling; the smallest sibling bordering the gap).
+
+Grids are measured on the WGS84 spheroid (``geography``). The pieces are not: GEOS cuts them in
+plain longitude/latitude, where a long edge A-B of one grid and a chain A-C-B of its neighbour with
+C on the line leave a sliver of no area; read as ``geography``, A-B becomes a geodesic that bows
+away from C by up to a metre over 10 km, and the sliver measures thousands of m². A piece's area
+is therefore its area in square degrees times the size of a square degree (meridian and parallel
+arc lengths on WGS84) at its centroid's latitude.
 
 **Errors and warnings.** A child outside its parent and overlapping siblings are errors: a point
 would be counted in a township it is not in, or in two grids at once, and the import is refused.
@@ -70,8 +76,12 @@ piece AS (
      CROSS JOIN LATERAL ST_Dump(ST_Difference(p.geom, children.geom)) part
 ),
 measured AS (
-    SELECT kind, grid, others, smallest, geom, ST_Area(geom::geography) AS area
-      FROM (SELECT kind, grid, others, smallest, ST_CollectionExtract(geom, 3) AS geom FROM piece) p
+    SELECT kind, grid, others, smallest, geom,
+           ST_Area(geom) * (111132.954 - 559.822 * cos(2 * lat) + 1.175 * cos(4 * lat))
+                         * (111412.84 * cos(lat) - 93.5 * cos(3 * lat)) AS area
+      FROM (SELECT kind, grid, others, smallest, ST_CollectionExtract(geom, 3) AS geom,
+                   radians(ST_Y(ST_Centroid(geom))) AS lat
+              FROM piece) p
 )
 SELECT m.kind, m.grid, coalesce(m.others, neighbours.codes) AS others, m.area,
        ST_X(ST_PointOnSurface(m.geom)) AS lon, ST_Y(ST_PointOnSurface(m.geom)) AS lat
