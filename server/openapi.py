@@ -101,6 +101,7 @@ _INCIDENT_PROPERTIES = {
                 "rejected_at",
                 "dispatched_at",
                 "due_at",
+                "registered_at",
                 "resolved_at",
                 "verified_at",
                 "closed_at",
@@ -164,7 +165,8 @@ _ACTION_FIELDS = {
         "due_at": {
             "type": "string",
             "format": "date-time",
-            "description": "extend: the new due time (default: one more time limit of the category)",
+            "description": "extend, resume: the new due time (default: extend by one more time limit of the"
+            " category; resume: one time limit from now)",
         },
         "duplicate_of": {"type": "integer", "minimum": 1},
     },

@@ -106,7 +106,8 @@ def test_a_hotline_round_trip_in_json_and_xml(client, conn, hotline, app):
     assert in_progress["status"] == "open"
     assert in_progress["agency_responsible"] == "住房和城乡建设局"
     assert in_progress["status_notes"].startswith("核查通过")
-    assert in_progress["expected_datetime"].startswith("2026-06-05T11:00")  # dispatched 10:00 + 3 days
+    # Dispatched Tuesday 19:00 county time + 3 working days (public facilities): Friday 17:30.
+    assert in_progress["expected_datetime"].startswith("2026-06-05T09:30:00+00:00")
     service.perform(
         conn,
         user=users["operator1"],

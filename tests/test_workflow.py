@@ -348,3 +348,76 @@ def test_the_cli_escalates_overdue_incidents(conn, users, database_url):
     assert result.exit_code == 0 and "escalated 1 overdue incidents" in result.output
     level = conn.execute("SELECT handling_level FROM incidents WHERE id = %s", [incident["id"]]).fetchone()
     assert level["handling_level"] == "village"
+
+
+def test_a_registered_case_stops_its_clock_and_resumes_with_a_new_due_time(conn, users):
+    incident = file(conn, users["inspector1"])  # safety_hazard: 48 calendar hours
+    last = drive(conn, users, incident["id"], "in_progress")
+    dispatched_at = last - timedelta(minutes=1)
+    old_due = dispatched_at + timedelta(days=2)
+    overdue_at = old_due + timedelta(hours=1)
+    with pytest.raises(InvalidInput) as no_reason:
+        act(conn, users, incident["id"], "register", "operator1", overdue_at)
+    assert no_reason.value.field == "note"
+
+    registered = act(
+        conn, users, incident["id"], "register", "operator1", overdue_at, note="需县财政专项资金"
+    )
+    assert registered["status"] == "registered" and registered["registered_at"] == overdue_at
+    assert registered["due_at"] is None and registered["overdue"] is False and registered["warning"] is None
+    assert registered["department"] == "emergency"  # still the department's case
+    assert events(conn, incident["id"])[-1]["data"] == {
+        "reason": "需县财政专项资金",
+        "due_at": old_due.isoformat(),
+    }
+
+    much_later = overdue_at + timedelta(days=90)
+    assert service.escalate_overdue(conn, now=much_later) == 0
+    for user, allowed in (
+        ("operator1", ["resume", "comment"]),
+        ("handler1", ["comment"]),
+        ("inspector1", ["comment"]),
+    ):
+        seen = service.get_incident(conn, user=users[user], incident_id=incident["id"], now=much_later)
+        assert seen["allowed_actions"] == allowed
+    operator = users["operator1"]
+
+    def listed(**where):
+        rows, _ = service.list_incidents(
+            conn, user=operator, now=much_later, where=service.IncidentFilter(**where), limit=100
+        )
+        return incident["id"] in [row["id"] for row in rows]
+
+    assert not listed(overdue=True)
+    assert listed(statuses=("registered",)) and listed(statuses=workflow.OPEN_STATUSES)  # still backlog
+
+    with pytest.raises(Unprocessable) as past:
+        act(
+            conn,
+            users,
+            incident["id"],
+            "resume",
+            "operator1",
+            much_later,
+            due_at=much_later - timedelta(hours=1),
+        )
+    assert past.value.field == "due_at"
+    resumed = act(conn, users, incident["id"], "resume", "operator1", much_later)
+    assert resumed["status"] == "in_progress" and resumed["registered_at"] == overdue_at
+    assert resumed["dispatched_at"] == much_later and resumed["due_at"] == much_later + timedelta(days=2)
+    assert resumed["warning"] == "green" and resumed["overdue"] is False
+    assert events(conn, incident["id"])[-1]["data"] == {
+        "due_at": resumed["due_at"].isoformat(),
+        "dispatched_at": dispatched_at.isoformat(),
+    }
+    # Filed on the register once more (from handling), then resumed to a given time.
+    act(
+        conn, users, incident["id"], "register", "operator1", much_later + timedelta(hours=1), note="再次挂账"
+    )
+    chosen = much_later + timedelta(days=10)
+    again = act(
+        conn, users, incident["id"], "resume", "operator1", much_later + timedelta(days=3), due_at=chosen
+    )
+    assert again["due_at"] == chosen and again["registered_at"] == much_later + timedelta(hours=1)
+    resolved = act(conn, users, incident["id"], "resolve", "handler1", much_later + timedelta(days=4))
+    assert resolved["status"] == "resolved"

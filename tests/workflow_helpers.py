@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from server.auth.users import User, get_user
-from server.incidents import service
+from server.incidents import service, workflow
 
 T0 = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # after every fixture incident was reported
 OWN_POINT = (103.31, 29.86)  # grid 511423001001001, walked by inspector1
@@ -19,6 +19,12 @@ PATH_TO = {
     "rejected": [("reject", "operator1")],
     "dispatched": [("accept", "operator1"), ("dispatch", "operator1")],
     "in_progress": [("accept", "operator1"), ("dispatch", "operator1"), ("start", "handler1")],
+    "registered": [
+        ("accept", "operator1"),
+        ("dispatch", "operator1"),
+        ("start", "handler1"),
+        ("register", "operator1"),
+    ],
     "resolved": [
         ("accept", "operator1"),
         ("dispatch", "operator1"),
@@ -60,7 +66,7 @@ def drive(conn, users: dict[str, User], incident_id: int, status: str, *, start=
     now = start
     for action, username in PATH_TO[status]:
         now += timedelta(minutes=1)
-        given = service.ActionInput(note="测试" if action in ("reject",) else None)
+        given = service.ActionInput(note="测试" if action in workflow.NOTE_REQUIRED else None)
         service.perform(
             conn, user=users[username], incident_id=incident_id, action=action, now=now, given=given
         )

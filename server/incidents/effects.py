@@ -19,7 +19,7 @@ class ActionInput:
     note: str | None = None
     department: str | None = None  # dispatch: a department code (default: the category's)
     rating: int | None = None  # rate: 1..5
-    due_at: datetime | None = None  # extend: the new due time (default: one more time limit)
+    due_at: datetime | None = None  # extend, resume: the new due time (default: from the time limit)
     duplicate_of: int | None = None  # link_duplicate: the original incident
     photos: tuple[CleanPhoto, ...] = ()
 
@@ -120,6 +120,22 @@ def extend(conn, *, row, given, now):
     return changes, {"from": row["due_at"].isoformat(), "due_at": due_at.isoformat()}
 
 
+def register(conn, *, row, given, now):
+    """挂账: the clock stops; the register event keeps the due time that was running."""
+    changes = {"registered_at": now, "due_at": None}
+    return changes, {"reason": given.note, "due_at": row["due_at"].isoformat()}
+
+
+def resume(conn, *, row, given, now):
+    """Back to handling with a new clock, as if dispatched now: to the given due time, or one
+    time limit of the category from now. The event keeps the old dispatch time."""
+    due_at = given.due_at or due_time(conn, category=row["category"], start=now)
+    if due_at <= now:
+        raise Unprocessable("the new due time must be in the future", field="due_at")
+    changes = {"dispatched_at": now, "due_at": due_at}
+    return changes, {"due_at": due_at.isoformat(), "dispatched_at": row["dispatched_at"].isoformat()}
+
+
 def escalate(conn, *, row, given, now):
     level = workflow.next_handling_level(row["handling_level"])
     return {"handling_level": level}, {"from": row["handling_level"], "to": level}
@@ -141,6 +157,8 @@ EFFECTS = {
     "rate": rate,
     "return": return_to_center,
     "extend": extend,
+    "register": register,
+    "resume": resume,
     "escalate": escalate,
     "self_handle": self_handle,
 }

@@ -15,8 +15,8 @@ INCIDENT_SELECT = sql.SQL(
               i.priority, i.department_id, d.code AS department, i.handling_level, i.self_handled,
               i.rework_count, i.extension_count, i.duplicate_of, i.reporter_id, i.reporter_name,
               i.reporter_phone, i.observed_at, i.reported_at, i.accepted_at, i.rejected_at,
-              i.dispatched_at, i.due_at, i.resolved_at, i.verified_at, i.closed_at, i.rated_at, i.rating,
-              i.updated_at,
+              i.dispatched_at, i.due_at, i.registered_at, i.resolved_at, i.verified_at, i.closed_at,
+              i.rated_at, i.rating, i.updated_at,
               incident_overdue(i.status, i.due_at, i.closed_at, %(now)s) AS overdue,
               incident_warning(i.status, i.dispatched_at, i.due_at, %(now)s) AS warning,
               EXISTS (SELECT 1 FROM grids h WHERE h.member_id = %(viewer)s AND h.path @> g.path)

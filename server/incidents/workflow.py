@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "resolved", "verified", "closed")
+STATUSES = (
+    "reported",
+    "accepted",
+    "rejected",
+    "dispatched",
+    "in_progress",
+    "registered",  # 挂账: cannot be solved now; no clock runs, still open (backlog)
+    "resolved",
+    "verified",
+    "closed",
+)
 FINISHED_STATUSES = frozenset({"closed", "rejected"})
 OPEN_STATUSES = tuple(status for status in STATUSES if status not in FINISHED_STATUSES)
 HANDLING_LEVELS = ("grid", "village", "township", "county")
@@ -54,6 +64,8 @@ TRANSITIONS: dict[str, Transition] = {
         _t("rate", "closed", None, {"operator": ALL}, "评价"),
         _t("return", "dispatched in_progress", "accepted", {"department": DEPARTMENT}, "退回"),
         _t("extend", "dispatched in_progress", None, {"operator": ALL}, "延期"),
+        _t("register", "dispatched in_progress", "registered", {"operator": ALL}, "挂账"),
+        _t("resume", "registered", "in_progress", {"operator": ALL}, "恢复处置"),
         _t(
             "escalate",
             "reported accepted dispatched in_progress",
@@ -76,7 +88,7 @@ TRANSITIONS: dict[str, Transition] = {
 REPORT_ROLES = {"inspector": GRID, "operator": ALL}
 
 # Actions that need a written reason.
-NOTE_REQUIRED = frozenset({"reject", "return", "rework", "extend", "self_handle", "comment"})
+NOTE_REQUIRED = frozenset({"reject", "return", "rework", "extend", "register", "self_handle", "comment"})
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@ requests and reads their status back, in JSON or XML.
 
 Mapping: a service is an incident category; a service request is an incident, filed through
 the same ``service.file_incident`` as the REST API (channel ``open311``). ``status`` is open
-until the incident is closed or rejected; ``status_notes`` is the latest event's note (or the
-name of its action); ``expected_datetime`` is the due time; ``agency_responsible`` the
+until the incident is closed or rejected (a case on the register, 挂账, is open: it is
+backlog); ``status_notes`` is the latest event's note (or the name of its action);
+``expected_datetime`` is the due time (none on the register); ``agency_responsible`` the
 department. Unlike the spec's public reads, every request except discovery and services needs an
 ``api_key`` (a gridwatch API token): incidents are not public in a grid center.
 """

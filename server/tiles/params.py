@@ -9,9 +9,9 @@ from datetime import date
 
 from layers.catalog import FILTERS, Layer, get_layer
 from server.errors import InvalidInput, NotFound
+from server.incidents.workflow import STATUSES
 
 MAX_ZOOM = 22
-STATUSES = ("reported", "accepted", "rejected", "dispatched", "in_progress", "resolved", "verified", "closed")
 _CATEGORY = re.compile(r"^[a-z0-9_]{2,40}$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _YEAR = re.compile(r"^(\d{4})$")
