@@ -610,6 +610,7 @@ def build_document() -> dict:
                     _query("reported_after", _TIME, "Reported at or after (ISO 8601 with offset)"),
                     _query("reported_before", _TIME, "Reported before (ISO 8601 with offset)"),
                     _query("overdue", {"type": "string", "enum": ["true", "false"]}, "Overdue or not"),
+                    _query("reporter", {"type": "string", "enum": ["me"]}, "Only what the caller filed"),
                     _query(
                         "limit",
                         {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},

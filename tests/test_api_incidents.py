@@ -358,3 +358,31 @@ def test_a_resolution_photo_is_stored_with_its_event(client, tokens, conn):
     [event] = [e for e in properties["events"] if e["action"] == "self_handle"]
     assert photo["event_id"] == event["id"] and photo["content_type"] == "image/webp"
     assert (photo["width"], photo["height"]) == (20, 10)
+
+
+def test_reporter_me_lists_only_what_the_caller_filed(client, tokens, conn):
+    operator, inspector = bearer(tokens["operator1"]), bearer(tokens["inspector1"])
+    by_operator = [
+        client.post("/api/v1/incidents", json=filing(description=f"热线 {n}"), headers=operator).get_json()[
+            "id"
+        ]
+        for n in range(3)
+    ]
+    by_inspector = client.post("/api/v1/incidents", json=filing(), headers=inspector).get_json()["id"]
+
+    first = client.get("/api/v1/incidents?reporter=me&limit=2", headers=operator).get_json()
+    assert [f["id"] for f in first["features"]] == by_operator[:0:-1]  # newest first
+    [following] = [link["href"] for link in first["links"] if link["rel"] == "next"]
+    assert "reporter=me" in following
+    rest = client.get(following, headers=operator).get_json()
+    assert [f["id"] for f in rest["features"]] == by_operator[:1]
+
+    mine = client.get("/api/v1/incidents?reporter=me", headers=inspector).get_json()["features"]
+    assert by_inspector in [f["id"] for f in mine] and not set(by_operator) & {f["id"] for f in mine}
+    assert all(f["properties"]["reporter_id"] == mine[0]["properties"]["reporter_id"] for f in mine)
+    seen_by_inspector = client.get("/api/v1/incidents", headers=inspector).get_json()["features"]
+    assert set(by_operator) <= {f["id"] for f in seen_by_inspector}  # without the filter: all in the grids
+
+    for value in ("you", "1", "me,you"):
+        refused = client.get(f"/api/v1/incidents?reporter={value}", headers=operator)
+        assert refused.status_code == 400 and refused.get_json()["error"]["field"] == "reporter"

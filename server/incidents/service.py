@@ -193,6 +193,7 @@ class IncidentFilter:
     reported_after: datetime | None = None
     reported_before: datetime | None = None
     overdue: bool | None = None
+    reporter_id: int | None = None  # only what this user filed (``reporter=me``)
 
 
 def list_incidents(
@@ -240,6 +241,9 @@ def list_incidents(
     if where.overdue is not None:
         conditions.append(sql.SQL("incident_overdue(i.status, i.due_at, i.closed_at, %(now)s) = %(overdue)s"))
         params["overdue"] = where.overdue
+    if where.reporter_id is not None:
+        conditions.append(sql.SQL("i.reporter_id = %(reporter_id)s"))
+        params["reporter_id"] = where.reporter_id
     if after is not None:
         conditions.append(sql.SQL("(i.reported_at, i.id) < (%(after_at)s, %(after_id)s)"))
         params["after_at"], params["after_id"] = after

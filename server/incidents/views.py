@@ -21,6 +21,7 @@ blueprint = Blueprint("incidents", __name__, url_prefix="/api/v1")
 MAX_PAGE = 1000
 CURSOR_PURPOSE = "incidents"
 _FEATURE_ONLY = ("lon", "lat")
+REPORTER_OPTIONS = ("me",)
 
 
 @blueprint.errorhandler(RequestEntityTooLarge)
@@ -83,6 +84,8 @@ def list_incidents():
         reported_after=http_input.timestamp(args, "reported_after"),
         reported_before=http_input.timestamp(args, "reported_before"),
         overdue=http_input.boolean(args, "overdue"),
+        # "me" only: the phone page lists its own reports; nobody needs to filter by others yet.
+        reporter_id=user.id if http_input.choice(args, "reporter", REPORTER_OPTIONS) else None,
     )
     limit = http_input.integer(args, "limit", minimum=1, maximum=MAX_PAGE) or 100
     after = decode_cursor(args.get("cursor"), purpose=CURSOR_PURPOSE, length=2)
