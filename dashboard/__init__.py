@@ -8,7 +8,7 @@ from pathlib import Path
 from dash import Dash
 from flask import Flask
 
-from dashboard import shell
+from dashboard import mapconfig, shell
 
 
 def init_dashboard(server: Flask) -> Dash:
@@ -30,6 +30,7 @@ def init_dashboard(server: Flask) -> Dash:
     )
     app.layout = shell.layout
     shell.register_callbacks(app)
+    mapconfig.register(server)
     _set_up_before_concurrent_requests(app, server)
     return app
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from dashboard.i18n import translate
 from dashboard.reference import name_in
+from layers.catalog import GRID_LEVEL_ZOOMS
 from server.coords import wgs84_to_gcj02
 
 # The dashboard's font stack (assets/gridwatch.css): MapLibre draws label glyphs locally with it,
@@ -29,7 +30,7 @@ SWITCHES = {
     "grids": ("grid-fill", "grid-outline"),
     "incidents": ("incident-cells", "incident-cell-counts", "incident-points"),
     "heatmap": ("density",),
-    "labels": ("grid-labels",),
+    "labels": tuple(f"labels-{level}" for level in GRID_LEVEL_ZOOMS),
 }
 DEFAULT_SWITCHES = ("grids", "incidents", "labels")
 CATEGORY_COLOURS = {
@@ -56,6 +57,7 @@ STATUS_RINGS = {
     "rejected": "#bdbdbd",
 }
 OVERDUE_RED = "#e00000"
+LABEL_SIZES = {"township": 14, "village": 12, "grid": 11}
 WORLD_PIXELS = 512  # MapLibre's world size at zoom 0
 
 
@@ -111,7 +113,8 @@ def count_text(language: str, value) -> list:
     return ["case", [">=", value, 10_000], ["concat", ["to-string", tens_of_thousands], "万"], grouped]
 
 
-def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, float]) -> dict:
+def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, float], labels: str) -> dict:
+    """The style; ``labels`` is the URL of the place names' GeoJSON (``mapconfig.label_points``)."""
     offset = gcj02_translate(*centre) if basemap is not None and basemap.crs == "gcj02" else None
     translate_by = _translate(offset)
     own = translate("map.own_data", language)
@@ -125,9 +128,9 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
         }
         for name, layer in TILE_LAYERS.items()
     }
-    # One label point per grid, placed by livemap.js from the loaded grid tiles: a polygon's own
-    # label would repeat in every tile it crosses.
-    sources["grid-labels"] = {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}
+    # One label point per place, loaded with the first tiles: a polygon's own label would repeat in
+    # every tile it crosses, and waiting for the grid tiles to place labels costs a second pass.
+    sources["labels"] = {"type": "geojson", "data": labels}
     layers: list[dict] = []
     if basemap is not None:
         sources["basemap"] = {
@@ -253,14 +256,21 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
                 "circle-translate": translate_by,
             },
         },
+    ]
+    # Names of the level the grids tiles show at each zoom (layers/catalog.py), one layer per level
+    # so that MapLibre lays out only the names of the zoom shown.
+    layers += [
         {
-            "id": "grid-labels",
+            "id": f"labels-{level}",
             "type": "symbol",
-            "source": "grid-labels",
+            "source": "labels",
+            "filter": ["==", ["get", "level"], level],
+            "minzoom": first,
+            **({"maxzoom": last + 1} if last < 18 else {}),  # the deepest level to the last zoom
             "layout": {
                 "text-field": ["get", "name"],
                 "text-font": FONT_STACK,
-                "text-size": ["match", ["get", "level"], "township", 14, "village", 12, 11],
+                "text-size": LABEL_SIZES[level],
                 "text-max-width": 8,
             },
             "paint": {
@@ -269,7 +279,8 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
                 "text-halo-width": 1.5,
                 "text-translate": translate_by,
             },
-        },
+        }
+        for level, (first, last) in GRID_LEVEL_ZOOMS.items()
     ]
     return {"version": 8, "name": "gridwatch live map", "sources": sources, "layers": layers}
 

@@ -14,6 +14,7 @@ from dashboard.mapstyle import Basemap, build_style, count_text, gcj02_shift, gc
 from server.settings import Settings
 
 HONGYA = (103.37, 29.70)
+LABELS = "/dashboard/map/labels"
 
 
 def layer(style: dict, layer_id: str) -> dict:
@@ -21,13 +22,20 @@ def layer(style: dict, layer_id: str) -> dict:
 
 
 def test_without_a_basemap_the_map_draws_gridwatchs_own_outlines_and_names():
-    style = build_style(language="zh", basemap=None, centre=HONGYA)
+    style = build_style(language="zh", basemap=None, centre=HONGYA, labels=LABELS)
     assert style["layers"][0]["id"] == "grid-fill"  # the page's own background below
     assert "basemap" not in style["sources"]
     assert style["sources"]["grids"]["tiles"] == ["/tiles/grids/{z}/{x}/{y}.mvt"]
     assert style["sources"]["density"]["tiles"] == ["/tiles/incident_density/{z}/{x}/{y}.mvt"]
     assert layer(style, "grid-outline")["source"] == "grids"
-    assert layer(style, "grid-labels")["layout"]["text-field"] == ["get", "name"]
+    # Place names: one point per place from gridwatch, each level at the zooms its grids show.
+    assert style["sources"]["labels"] == {"type": "geojson", "data": LABELS}
+    township, village, grid = (layer(style, f"labels-{level}") for level in ("township", "village", "grid"))
+    assert township["layout"]["text-field"] == ["get", "name"]
+    assert (township["minzoom"], township["maxzoom"]) == (5, 10)
+    assert (village["minzoom"], village["maxzoom"]) == (10, 13)
+    assert grid["minzoom"] == 13 and "maxzoom" not in grid
+    assert grid["filter"] == ["==", ["get", "level"], "grid"]
     # No glyph server: MapLibre draws label glyphs with the local fonts.
     assert "glyphs" not in style
     assert style["sources"]["grids"]["attribution"] == "网格数据 © gridwatch"
@@ -36,7 +44,7 @@ def test_without_a_basemap_the_map_draws_gridwatchs_own_outlines_and_names():
 
 def test_a_configured_basemap_lies_under_everything():
     basemap = Basemap("https://tiles.county.example/{z}/{x}/{y}.png", "© 县测绘院", "wgs84")
-    style = build_style(language="en", basemap=basemap, centre=HONGYA)
+    style = build_style(language="en", basemap=basemap, centre=HONGYA, labels=LABELS)
     assert style["sources"]["basemap"] == {
         "type": "raster",
         "tiles": ["https://tiles.county.example/{z}/{x}/{y}.png"],
@@ -52,7 +60,7 @@ def test_over_a_gcj02_basemap_the_overlay_is_shifted_by_the_local_offset():
     # GCJ-02 moves points in Sichuan by some hundreds of metres.
     assert 0.001 < abs(shift_lon) < 0.01 and 0.001 < abs(shift_lat) < 0.01
     basemap = Basemap("https://example.invalid/{z}/{x}/{y}", "", "gcj02")
-    style = build_style(language="zh", basemap=basemap, centre=HONGYA)
+    style = build_style(language="zh", basemap=basemap, centre=HONGYA, labels=LABELS)
     translate = layer(style, "incident-points")["paint"]["circle-translate"]
     dx, dy = gcj02_translate(*HONGYA)
     assert translate == ["interpolate", ["exponential", 2], ["zoom"], 0, ["literal", [dx, dy]],

@@ -1,11 +1,19 @@
 /* The live map of /dashboard/map: MapLibre GL JS (served by gridwatch from /vendor) drawing
  * gridwatch's own vector tiles, kept live by the change feed /api/v1/events.
  *
+ * On the map page this script starts the map itself, before Dash has rendered the page: it
+ * fetches the map's config (/dashboard/map/config, dashboard/mapconfig.py) while Dash starts,
+ * creates the map in a holder over the page's map area, and hands the holder to #live-map once
+ * Dash has rendered it. The filters and the view live in the page's URL (?category=&status=
+ * &period=&view=lon,lat,zoom), so a reload or a shared link opens the same map.
+ *
  * Dash calls these functions as clientside callbacks (dashboard/pages/map.py):
- *   applyMap     - creates the map in #live-map, or changes its tile URLs (filters) and layer
- *                  visibility in place, without reloading it;
+ *   applyMap     - takes over the early map, or creates one in #live-map, or changes its tile
+ *                  URLs (filters) and layer visibility in place, without reloading it;
  *   markOverdue  - rings the overdue incidents (feature state: the tiles carry no due time);
- *   followSelection - remembers the incident whose card is open, and flies there.
+ *   followSelection - remembers the incident whose card is open;
+ *   urlFilters   - the shell's category and period as a link gives them;
+ *   leavePage    - closes the map and its feed on another page.
  * An event from the feed refetches only the tiles it touched at the shown zoom, then bumps the
  * Dash store `live-tick` (counters) and `card-refresh` when the open card's incident changed.
  */
@@ -18,11 +26,84 @@
   const FLUSH_MS = 150;
   // Points (which can be ringed as overdue) are drawn from this zoom on (layers/catalog.py).
   const POINT_ZOOM = 15;
+  const CONFIG_URL = "/dashboard/map/config";
 
   // One live map per page; exposed for the browser tests and bench/dashboard.py.
+  // dashReady: the page's Dash stores exist (set_props on a missing store is an error).
   const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
-                overdue: [], selected: null, config: null, labelSignature: null, view: null};
+                overdue: [], selected: null, config: null, configLoad: null, view: null,
+                state: null, dashReady: false};
   window.gridwatchLive = live;
+
+  function onMapPage() {
+    return /\/map\/?$/.test(window.location.pathname);
+  }
+
+  function listParam(params, name) {
+    const value = params.get(name);
+    return value ? value.split(",").filter(Boolean).sort() : [];
+  }
+
+  function stateFromUrl() {
+    // A link that carries the filters carries all of them (period is always written).
+    const params = new URLSearchParams(window.location.search);
+    const view = (params.get("view") || "").split(",").map(Number);
+    return {
+      filters: params.has("period") ? {category: listParam(params, "category"),
+                                       status: listParam(params, "status"),
+                                       periodKey: params.get("period")} : null,
+      view: view.length === 3 && view.every(Number.isFinite) ? {center: [view[0], view[1]], zoom: view[2]}
+        : null,
+    };
+  }
+
+  function syncUrl() {
+    // Keeps the filters and the view in the address bar (no history entry, no Dash navigation).
+    if (!live.map || !live.state || !onMapPage()) {
+      return;
+    }
+    const params = new URLSearchParams(window.location.search);
+    for (const name of ["category", "status", "period", "view"]) {
+      params.delete(name);  // written again below, always in this order
+    }
+    for (const name of ["category", "status"]) {
+      if (live.state[name].length) {
+        params.set(name, live.state[name].join(","));
+      }
+    }
+    params.set("period", live.state.periodKey || "all");
+    const centre = live.map.getCenter();
+    params.set("view", [centre.lng.toFixed(5), centre.lat.toFixed(5), live.map.getZoom().toFixed(2)].join(","));
+    const search = "?" + params.toString().replace(/%2C/g, ",");
+    if (search !== window.location.search) {
+      window.history.replaceState(window.history.state, "", window.location.pathname + search);
+    }
+  }
+
+  function loadConfig() {
+    // One request per language and linked incident; the early start and Dash share it.
+    const asked = new URLSearchParams(window.location.search);
+    const params = new URLSearchParams();
+    for (const name of ["lang", "incident"]) {
+      if (asked.get(name)) {
+        params.set(name, asked.get(name));
+      }
+    }
+    const key = params.toString();
+    if (!live.configLoad || live.configLoad.key !== key) {
+      const load = {key: key};
+      load.promise = fetch(CONFIG_URL + "?" + key, {credentials: "same-origin"})
+        .then((response) => (response.ok ? response.json() : null))
+        .then((config) => {
+          if (!config && live.configLoad === load) {
+            live.configLoad = null;  // not signed in (yet): ask again next time
+          }
+          return config;
+        });
+      live.configLoad = load;
+    }
+    return live.configLoad.promise;
+  }
 
   function noUpdate() {
     return window.dash_clientside.no_update;
@@ -111,6 +192,9 @@
     refresh("incidents", pointTiles);
     refresh("density", pointTiles);
     refresh("grids", gridTiles);
+    if (!live.dashReady) {
+      return;  // Dash reads the counters itself when it renders the page
+    }
     const last = events[events.length - 1].id;
     window.dash_clientside.set_props("live-tick", {data: last});
     if (live.selected !== null && events.some((event) => event.incident_id === live.selected)) {
@@ -135,13 +219,15 @@
       live.events = null;
     }
     if (live.map) {
+      const holder = live.map.getContainer();
       live.map.remove();
+      holder.remove();
       live.map = null;
     }
     live.pending = [];
     live.query = null;
-    live.labelSignature = null;
     live.view = null;
+    live.dashReady = false;
   }
 
   function popupContent(lines) {
@@ -196,42 +282,6 @@
     map.on("mouseout", () => popup.remove());
   }
 
-  function placeLabels() {
-    // One label per grid at the middle of its pieces in the loaded tiles, instead of one per tile
-    // piece. Only re-set when the set of grids changes (setData renders, which ends in idle again).
-    const map = live.map;
-    if (!map || !map.getSource("grid-labels")) {
-      return;
-    }
-    const boxes = new Map();
-    for (const feature of map.querySourceFeatures("grids", {sourceLayer: "grids"})) {
-      const box = boxes.get(feature.id) || {name: feature.properties.name, level: feature.properties.level,
-                                            w: Infinity, s: Infinity, e: -Infinity, n: -Infinity};
-      const rings = feature.geometry.type === "Polygon" ? [feature.geometry.coordinates]
-        : feature.geometry.coordinates;
-      for (const polygon of rings) {
-        for (const [lon, lat] of polygon[0]) {
-          box.w = Math.min(box.w, lon); box.e = Math.max(box.e, lon);
-          box.s = Math.min(box.s, lat); box.n = Math.max(box.n, lat);
-        }
-      }
-      boxes.set(feature.id, box);
-    }
-    const signature = Array.from(boxes.keys()).sort().join(",") + "@" + Math.floor(map.getZoom());
-    if (signature === live.labelSignature) {
-      return;
-    }
-    live.labelSignature = signature;
-    map.getSource("grid-labels").setData({
-      type: "FeatureCollection",
-      features: Array.from(boxes.values()).map((box) => ({
-        type: "Feature",
-        properties: {name: box.name, level: box.level},
-        geometry: {type: "Point", coordinates: [(box.w + box.e) / 2, (box.s + box.n) / 2]},
-      })),
-    });
-  }
-
   function reportView() {
     // The server lists the overdue incidents in view only when points are shown.
     const map = live.map;
@@ -241,21 +291,28 @@
       view = [bounds.getWest(), bounds.getSouth(), bounds.getEast(), bounds.getNorth()].map(
         (value) => Math.round(value * 1e4) / 1e4);
     }
-    if (JSON.stringify(view) !== JSON.stringify(live.view)) {
+    if (live.dashReady && JSON.stringify(view) !== JSON.stringify(live.view)) {
       live.view = view;
       window.dash_clientside.set_props("map-view", {data: view});
     }
   }
 
-  function create(container, config, filters, switches) {
+  function filtersFor(state, config) {
+    return {category: state.category, status: state.status, period: config.periods[state.periodKey] || null};
+  }
+
+  function create(holder, config, state, switches, view) {
     destroy();
     live.config = config;
+    live.state = state;
     const style = JSON.parse(JSON.stringify(config.style));
-    live.query = filterQuery(filters);
+    live.query = filterQuery(filtersFor(state, config));
     for (const [name, source] of Object.entries(style.sources)) {
       if (source.type === "vector") {
         live.bases[name] = window.location.origin + source.tiles[0];
         source.tiles = [live.bases[name] + (FILTERED.includes(name) ? live.query : "")];
+      } else if (source.type === "geojson" && typeof source.data === "string") {
+        source.data = window.location.origin + source.data;  // fetched by MapLibre's worker
       }
     }
     for (const layer of style.layers) {
@@ -264,45 +321,70 @@
         layer.layout = Object.assign({}, layer.layout, {visibility: visibility});
       }
     }
-    const map = new maplibregl.Map({
-      container: container,
+    const focus = !view && config.focus;
+    const map = new maplibregl.Map(Object.assign({
+      container: holder,
       style: style,
-      bounds: config.bounds,
-      fitBoundsOptions: {padding: 24},
       minZoom: 5,
       maxZoom: 19,
       attributionControl: {compact: false},
       // A wall screen wants the new state, not a fade-in: every frame of fading is a frame to
-      // draw (and on machines without a GPU a frame costs hundreds of milliseconds).
+      // draw (and on machines without a GPU a frame costs a hundred milliseconds and more).
       fadeDuration: 0,
       renderWorldCopies: false,
-    });
+    }, view ? {center: view.center, zoom: view.zoom}
+      : focus ? {center: shifted(focus.lon, focus.lat), zoom: 16}
+        : {bounds: config.bounds, fitBoundsOptions: {padding: 24}}));
     live.map = map;
     map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-left");
     map.addControl(new maplibregl.ScaleControl(), "bottom-left");
     map.on("click", "incident-points", (event) => {
       // The incident id is the tile feature's id (not a property).
-      window.dash_clientside.set_props("selected-incident", {data: event.features[0].id});
+      if (live.dashReady) {
+        window.dash_clientside.set_props("selected-incident", {data: event.features[0].id});
+      }
     });
     map.on("click", "incident-cells", (event) => {
       map.easeTo({center: event.lngLat, zoom: Math.min(map.getZoom() + 2, 16)});
     });
     hoverPopups(map, config);
-    // Labels as soon as the grid tiles are in, while incident tiles may still be loading.
-    map.on("sourcedata", (event) => {
-      if (event.sourceId === "grids" && event.isSourceLoaded) {
-        placeLabels();
-      }
+    map.on("moveend", () => {
+      reportView();
+      syncUrl();
     });
-    map.on("moveend", reportView);
     map.once("load", () => {
       applyOverdue();
       reportView();
-      if (config.focus) {
-        map.jumpTo({center: shifted(config.focus.lon, config.focus.lat), zoom: 16});
-      }
     });
     listen();
+  }
+
+  function createEarly(config) {
+    // Over the page's map area until Dash renders #live-map (gridwatch.css, .gw-map-early).
+    const state = stateFromUrl();
+    const holder = document.createElement("div");
+    holder.className = "gw-map-holder gw-map-early";
+    document.body.appendChild(holder);
+    const filters = state.filters || {category: [], status: [], periodKey: "all"};
+    create(holder, config, filters, config.defaultSwitches, state.view);
+  }
+
+  function adopt(container) {
+    // Moves the early map into #live-map; false when the map belongs to a page since left.
+    const holder = live.map.getContainer();
+    if (holder.parentNode === container) {
+      return true;
+    }
+    if (!holder.classList.contains("gw-map-early")) {
+      return false;
+    }
+    const size = [holder.clientWidth, holder.clientHeight];
+    container.appendChild(holder);
+    holder.classList.remove("gw-map-early");
+    if (holder.clientWidth !== size[0] || holder.clientHeight !== size[1]) {
+      live.map.resize();
+    }
+    return true;
   }
 
   function layerVisibility(layerId, switches, groups) {
@@ -314,9 +396,10 @@
     return null;
   }
 
-  function update(filters, switches) {
+  function update(state, switches) {
     const map = live.map;
-    const query = filterQuery(filters);
+    live.state = state;
+    const query = filterQuery(filtersFor(state, live.config));
     if (query !== live.query) {
       live.query = query;
       for (const name of FILTERED) {
@@ -344,30 +427,50 @@
     }
   }
 
-  // Start MapLibre's worker (it parses the library again) while Dash is still rendering the page,
-  // not when the map is created: the first tiles come that much sooner. Only on the map page.
-  if (window.maplibregl && window.location.pathname.endsWith("/map")) {
+  // On the map page, start right away: MapLibre's worker, the config and then the map itself,
+  // while Dash is still fetching its layout and rendering the page.
+  if (window.maplibregl && onMapPage()) {
     maplibregl.prewarm();
+    loadConfig().then((config) => {
+      if (config && !live.map && onMapPage()) {
+        createEarly(config);
+      }
+    });
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     gridwatch: {
-      applyMap: function (config, category, periodKey, status, switches) {
+      applyMap: function (category, periodKey, status, switches) {
         const container = document.getElementById("live-map");
-        if (!container || !config || !window.maplibregl) {
+        if (!container || !window.maplibregl) {
           return noUpdate();
         }
-        const filters = {
-          category: (category || []).slice().sort(),
-          status: (status || []).slice().sort(),
-          period: config.periods[periodKey] || null,
-        };
-        if (!live.map || live.map.getContainer() !== container) {
-          create(container, config, filters, switches || []);
-        } else {
-          update(filters, switches || []);
-        }
+        const state = {category: (category || []).slice().sort(), status: (status || []).slice().sort(),
+                       periodKey: periodKey};
+        loadConfig().then((config) => {
+          if (!config || !document.body.contains(container)) {
+            return;
+          }
+          if (live.map && live.config === config && adopt(container)) {
+            update(state, switches || []);
+          } else {
+            const holder = document.createElement("div");
+            holder.className = "gw-map-holder";
+            container.appendChild(holder);
+            create(holder, config, state, switches || [], stateFromUrl().view);
+          }
+          live.dashReady = true;
+          reportView();
+          syncUrl();
+        });
         return noUpdate();
+      },
+      urlFilters: function (filters) {
+        // A link with the filters sets the shell's (kept for the tab) to them.
+        if (!filters) {
+          return [noUpdate(), noUpdate()];
+        }
+        return [filters.category, filters.period];
       },
       markOverdue: function (ids) {
         live.overdue = ids || [];
@@ -376,7 +479,7 @@
       },
       leavePage: function (pathname) {
         // Another page: close the map and its change feed (each feed holds a server thread).
-        if (live.map && !(pathname || "").endsWith("/map")) {
+        if (live.map && !/\/map\/?$/.test(pathname || "")) {
           destroy();
         }
         return noUpdate();

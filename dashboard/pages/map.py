@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
-from flask import current_app
 
-from dashboard import card, livestats, mapstyle, reference
-from dashboard.filters import PERIODS, clean_categories, resolve_period
+from dashboard import card, livestats, mapconfig, mapstyle, reference
+from dashboard.filters import PERIODS, clean_categories
 from dashboard.i18n import format_count, resolve_language, translate
 from dashboard.shell import login_prompt
 from server import clock
@@ -26,55 +25,17 @@ from server.incidents.workflow import STATUSES
 dash.register_page(__name__, path="/map", name="map")
 
 COUNTERS = ("new_today", "open", "overdue", "closed_today")
-# Where the map opens when there are no grids yet (Hongya, the demo county).
-FALLBACK_BOUNDS = [[102.9, 29.5], [103.6, 30.0]]
-TOOLTIP_KEYS = ("open", "overdue", "member", "no_member", "incidents", "age", "hours")
 
 
-def _county(conn) -> tuple[list, tuple[float, float]]:
-    row = conn.execute(
-        """SELECT ST_XMin(e) AS w, ST_YMin(e) AS s, ST_XMax(e) AS e, ST_YMax(e) AS n
-             FROM (SELECT ST_Extent(geom) AS e FROM grids WHERE level = 'county') AS county"""
-    ).fetchone()
-    if row["w"] is None:
-        bounds = FALLBACK_BOUNDS
-    else:
-        bounds = [[row["w"], row["s"]], [row["e"], row["n"]]]
-    centre = ((bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2)
-    return bounds, centre
-
-
-def _focus(conn, user, incident: str | None) -> dict | None:
-    """The incident a link asks to open (``?incident=ID``), if the viewer may see it."""
-    if not incident or not incident.isdigit() or len(incident) > 18:
+def _url_filters(category: str | None, status: str | None, period: str | None) -> dict | None:
+    """The filters a link to the map carries (livemap.js writes them: period always, category and
+    status when chosen); None when it carries none, and the tab's own choice stays."""
+    if period is None:
         return None
-    try:
-        found = card.load(conn, user=user, incident_id=int(incident), now=clock.now())
-    except GridwatchError:
-        return None
-    return {"id": found["id"], "lon": found["lon"], "lat": found["lat"]}
-
-
-def _map_config(conn, *, language: str, user, incident: str | None, categories: list[dict]) -> dict:
-    settings = current_app.extensions["gridwatch.settings"]
-    basemap = (
-        mapstyle.Basemap(settings.basemap_url, settings.basemap_attribution, settings.basemap_crs)
-        if settings.basemap_url
-        else None
-    )
-    bounds, centre = _county(conn)
-    now = clock.now()
-    periods = {key: period.tile_param() for key in PERIODS if (period := resolve_period(key, now))}
     return {
-        "style": mapstyle.build_style(language=language, basemap=basemap, centre=centre),
-        "shift": mapstyle.gcj02_shift(*centre) if basemap and basemap.crs == "gcj02" else None,
-        "bounds": bounds,
-        "periods": periods,
-        "switches": mapstyle.SWITCHES,
-        "labels": {key: translate(f"tooltip.{key}", language) for key in TOOLTIP_KEYS},
-        "categoryLabels": {row["code"]: reference.name_in(row, language) for row in categories},
-        "statusLabels": {status: translate(f"status.{status}", language) for status in STATUSES},
-        "focus": _focus(conn, user, incident),
+        "category": sorted({code for code in (category or "").split(",") if code}),
+        "status": sorted(set((status or "").split(",")) & set(STATUSES)),
+        "period": period if period in PERIODS else "all",
     }
 
 
@@ -119,14 +80,28 @@ def _legend(language: str, categories: list[dict]):
     )
 
 
-def layout(lang: str | None = None, incident: str | None = None, **_query):
+def layout(
+    lang: str | None = None,
+    incident: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+    period: str | None = None,
+    **_query,
+):
     language = resolve_language(lang)
     user = current_user()
     if user is None:
         return login_prompt(language, "/map")
+    # The map itself is started by livemap.js from /dashboard/map/config (dashboard/mapconfig.py).
+    from_url = _url_filters(category, status, period)
     with get_db().connection() as conn:
         categories = reference.categories(conn)
-        config = _map_config(conn, language=language, user=user, incident=incident, categories=categories)
+        focus = mapconfig.focus(conn, user=user, incident=incident)
+        # The counters come with the page (one round trip less before they show numbers), for the
+        # categories of the link, else all; refresh_counters redoes them if the tab kept others.
+        known = {row["code"] for row in categories}
+        counted = clean_categories(from_url["category"] if from_url else [], known)
+        numbers = _counter_texts(conn, user=user, categories=counted, language=language)
     switches = dcc.Checklist(
         id="map-layers",
         options=[
@@ -139,6 +114,7 @@ def layout(lang: str | None = None, incident: str | None = None, **_query):
     statuses = dcc.Dropdown(
         id="map-status",
         options=[{"label": translate(f"status.{status}", language), "value": status} for status in STATUSES],
+        value=from_url["status"] if from_url else [],
         multi=True,
         placeholder=translate("filter.status", language),
         className="gw-filter",
@@ -146,22 +122,23 @@ def layout(lang: str | None = None, incident: str | None = None, **_query):
     counters = html.Div(
         [
             html.Div(
-                [html.Div(translate(f"counter.{name}", language)), html.Strong("…", id=f"counter-{name}")],
+                [html.Div(translate(f"counter.{name}", language)), html.Strong(text, id=f"counter-{name}")],
                 className=f"gw-kpi gw-counter-{name}",
             )
-            for name in COUNTERS
+            for name, text in zip(COUNTERS, numbers, strict=True)
         ],
         className="gw-counters",
     )
     return html.Main(
         [
-            dcc.Store(id="map-config", data=config),
+            dcc.Store(id="map-url-filters", data=from_url),
+            dcc.Store(id="counted-categories", data=counted),
             dcc.Store(id="map-language", data=language),
             dcc.Store(id="map-applied"),
             dcc.Store(id="live-tick", data=0),
             dcc.Store(id="overdue-ids", data=[]),
             dcc.Store(id="map-view"),
-            dcc.Store(id="selected-incident", data=config["focus"]["id"] if config["focus"] else None),
+            dcc.Store(id="selected-incident", data=focus["id"] if focus else None),
             dcc.Store(id="card-refresh", data=0),
             html.Div(
                 [counters, html.Div([switches, statuses], className="gw-map-tools")], className="gw-map-bar"
@@ -179,16 +156,23 @@ def layout(lang: str | None = None, incident: str | None = None, **_query):
     )
 
 
-# The map follows its config, the shell's filters, the status filter and the layer switches
-# without a server round trip (livemap.js changes tile URLs and layer visibility in place).
+# The map follows the shell's filters, the status filter and the layer switches without a server
+# round trip (livemap.js changes tile URLs and layer visibility in place).
 clientside_callback(
     ClientsideFunction(namespace="gridwatch", function_name="applyMap"),
     Output("map-applied", "data"),
-    Input("map-config", "data"),
     Input("filter-category", "value"),
     Input("filter-period", "value"),
     Input("map-status", "value"),
     Input("map-layers", "value"),
+)
+
+# A link's filters (?category=&period=) win over those kept for the tab.
+clientside_callback(
+    ClientsideFunction(namespace="gridwatch", function_name="urlFilters"),
+    Output("filter-category", "value"),
+    Output("filter-period", "value"),
+    Input("map-url-filters", "data"),
 )
 
 clientside_callback(
@@ -212,21 +196,27 @@ def _known_categories(values) -> list[str]:
     return clean_categories(values, known)
 
 
+def _counter_texts(conn, *, user, categories: list[str], language: str) -> list[str]:
+    numbers = livestats.counters(conn, user=user, now=clock.now(), categories=categories)
+    return [format_count(numbers[name], language) for name in COUNTERS]
+
+
 @callback(
     *[Output(f"counter-{name}", "children") for name in COUNTERS],
     Input("live-tick", "data"),
     Input("filter-category", "value"),
+    State("counted-categories", "data"),
     State("map-language", "data"),
 )
-def refresh_counters(_tick, category_values, language):
+def refresh_counters(_tick, category_values, counted, language):
     user = current_user()
     if user is None:
         return [dash.no_update] * len(COUNTERS)
+    categories = _known_categories(category_values)
+    if ctx.triggered_id is None and categories == counted:
+        return [dash.no_update] * len(COUNTERS)  # the page came with these numbers
     with get_db().connection() as conn:
-        numbers = livestats.counters(
-            conn, user=user, now=clock.now(), categories=_known_categories(category_values)
-        )
-    return [format_count(numbers[name], language) for name in COUNTERS]
+        return _counter_texts(conn, user=user, categories=categories, language=language)
 
 
 @callback(

@@ -215,7 +215,7 @@ def test_the_language_switch_changes_the_map_labels(live_server, page, database_
     expect(page.locator(".gw-counter-open div")).to_have_text("在办")
 
     page.locator("#language-en").click()
-    expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=en$"))
+    expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=en(&|$)"))
     expect(page.locator(".gw-counter-open div")).to_have_text("Open")
     expect(page.locator(".gw-counter-closed_today div")).to_have_text("Closed today")
     expect(page.locator("#nav-map")).to_have_text("Live map")
@@ -247,7 +247,7 @@ def test_queues_sort_filter_and_a_row_opens_the_card_on_the_map(live_server, pag
     expect(rows).to_have_count(1)
 
     rows.first.locator("td.gw-cell-grid a").click()
-    expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=zh&incident=\d+$"))
+    expect(page).to_have_url(re.compile(r"/dashboard/map\?lang=zh&incident=\d+(&|$)"))
     expect(page.locator("#card-title")).to_have_text(f"事件 {oldest_first[-1]}")
     page.wait_for_function(MAP_READY)
 
@@ -303,3 +303,45 @@ def test_leaving_the_map_closes_its_change_feed(live_server, page, database_url)
     page.locator("#nav-queues").click()
     expect(page.locator("#queue-tab-new")).to_contain_text("(8)")
     page.wait_for_function("() => gridwatchLive.map === null && gridwatchLive.events === null")
+
+
+def test_the_filters_and_the_view_are_kept_in_the_url(live_server, page, database_url):
+    log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+    page.locator("#filter-category").click()
+    page.get_by_role("option", name="矛盾纠纷").click()
+    page.locator("#map-status").click()
+    page.get_by_role("option", name="待受理").click()
+    page.locator("#filter-period").click()
+    page.get_by_role("option", name="本月").click()
+    page.wait_for_function("() => gridwatchLive.query.includes('period=')")
+    jump_and_settle(page, 103.31, 29.86, 13.5)
+    expect(page).to_have_url(
+        re.compile(r"\?category=dispute&status=reported&period=month&view=103\.31000,29\.86000,13\.50$")
+    )
+    query = page.evaluate("() => gridwatchLive.query")
+    assert query.startswith("?category=dispute&status=reported&period=")
+
+    # A reload opens the same map: same tile filters, same place, same controls.
+    page.reload()
+    page.wait_for_function(MAP_READY)
+    page.wait_for_function("(query) => gridwatchLive.query === query", arg=query)
+    centre = page.evaluate("() => { const c = gridwatchLive.map.getCenter(); return [c.lng, c.lat]; }")
+    assert centre == pytest.approx([103.31, 29.86], abs=1e-4)
+    assert page.evaluate("() => gridwatchLive.map.getZoom()") == pytest.approx(13.5, abs=0.01)
+    expect(page.locator("#filter-category")).to_contain_text("矛盾纠纷")
+    expect(page.locator("#map-status")).to_contain_text("待受理")
+    expect(page.locator("#filter-period")).to_contain_text("本月")
+    expect(page.locator("#counter-open")).to_have_text("0")
+
+    # A shared link wins over the filters this tab kept.
+    page.goto(f"{live_server.url}/dashboard/map?category=sanitation&period=all&view=103.30000,29.85000,12.00")
+    page.wait_for_function(MAP_READY)
+    page.wait_for_function("() => gridwatchLive.query === '?category=sanitation'")
+    expect(page.locator("#filter-category")).to_contain_text("环境卫生")
+    expect(page.locator("#filter-period")).to_contain_text("全部时间")
+    expect(page.locator("#counter-open")).to_have_text("8")
+    assert page.evaluate("() => gridwatchLive.map.getZoom()") == pytest.approx(12, abs=0.01)
+    expect(page).to_have_url(
+        re.compile(r"\?category=sanitation&period=all&view=103\.30000,29\.85000,12\.00$")
+    )
