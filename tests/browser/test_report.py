@@ -9,8 +9,10 @@ import os
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, Route, expect
+from workflow_helpers import OWN_POINT, people
 
 from server.auth.users import set_password
+from server.incidents import service
 
 pytestmark = pytest.mark.browser
 
@@ -41,8 +43,8 @@ def oversized_camera_photo() -> bytes:
 def reports_by(conn, description: str) -> list[dict]:
     conn.commit()  # a fresh snapshot: the server wrote on its own connections
     return conn.execute(
-        """SELECT i.id, g.code AS grid, u.username, i.accuracy_m, i.category_code,
-                  ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
+        """SELECT i.id, g.code AS grid, u.username, i.accuracy_m, i.category_code, i.observed_at,
+                  i.reported_at, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat,
                   (SELECT count(*) FROM incident_photos p WHERE p.incident_id = i.id) AS photos,
                   (SELECT max(p.width) FROM incident_photos p WHERE p.incident_id = i.id) AS photo_width,
                   (SELECT count(*) FROM idempotency_keys k WHERE k.incident_id = i.id) AS keys
@@ -117,13 +119,22 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
     expect(page.locator("#who")).to_have_text("张网格")
     expect(page.locator("#position-text")).to_contain_text("精度 ±12 米")
 
+    # Meanwhile the center files a hotline case in the same grid: not the inspector's own report.
+    hotline = service.Filing(
+        lon=OWN_POINT[0], lat=OWN_POINT[1], category="public_facility", channel="hotline_12345"
+    )
+    by_operator = service.file_incident(
+        conn, user=people(conn)["operator1"], filing=hotline, now=filed["reported_at"]
+    ).incident["id"]
+    conn.commit()
+
     file_report(page, "离线上报一：井盖缺失")
     expect(page.locator("#form-message")).to_have_text("已保存，联网后自动发送")
     # A photo over the server's limit is scaled down on the phone rather than refused.
     file_report(page, "离线上报二：路灯不亮", photo=oversized_camera_photo())
     expect(page.locator("#queue-count")).to_have_text("2")
     expect(page.locator("#queue li")).to_have_count(2)
-    assert incident_count(conn) == before + 1
+    assert incident_count(conn) == before + 2  # the online report and the hotline case
     page.set_viewport_size({"width": 360, "height": 1400})  # the whole page, queue included
     page.evaluate("window.scrollTo(0, 0)")
     screenshot("report-zh")
@@ -135,8 +146,12 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
     assert len(first) == 1 and len(second) == 1
     assert (second[0]["photos"], second[0]["photo_width"]) == (1, 2560)
     assert first[0]["keys"] == 1 and second[0]["keys"] == 1
-    assert incident_count(conn) == before + 3
+    # Each keeps when it was made on the phone, before it arrived.
+    assert first[0]["observed_at"] < first[0]["reported_at"]
+    assert first[0]["observed_at"] < second[0]["observed_at"] < second[0]["reported_at"]
+    assert incident_count(conn) == before + 4
     expect(page.locator("#recent li").first).to_contain_text(f"#{second[0]['id']}")
+    expect(page.locator("#recent")).not_to_contain_text(f"#{by_operator} ")  # only the inspector's own
 
 
 def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(

@@ -406,12 +406,15 @@ async function submit(event) {
   if (taken && !photo) {
     return showMessage(message, t("photo_too_large", { mb: MAX_PHOTO_BYTES / 1024 / 1024 }), "error");
   }
+  const madeAt = new Date().toISOString();
   const report = {
     key: newIdempotencyKey(),
     username: state.me.username,
-    created_at: new Date().toISOString(),
+    created_at: madeAt,
     state: "waiting",
     fields: {
+      // When the inspector saw it: a report queued offline reaches the server later.
+      observed_at: madeAt,
       lon: point.lon.toFixed(7),
       lat: point.lat.toFixed(7),
       category: form.category.value,
@@ -454,7 +457,7 @@ function summary(feature) {
     category_name_en: properties.category_name_en,
     status: properties.status,
     reported_at: properties.reported_at,
-    reporter_id: properties.reporter_id,
+    observed_at: properties.observed_at,
   };
 }
 
@@ -465,19 +468,17 @@ function rememberRecent(incident, key) {
   renderRecent();
 }
 
-// The API has no "filed by me" filter: an inspector's list also holds what others filed in
-// their grids, so the page keeps the caller's own (reporter_id) from the newest page.
+// The caller's own reports, newest first (`reporter=me`).
 async function loadRecent() {
   try {
     if (!navigator.onLine) throw new Error("offline");
-    const response = await fetch(`${API}/incidents?limit=200`, { credentials: "same-origin" });
+    const response = await fetch(`${API}/incidents?reporter=me&limit=${RECENT_SHOWN}`, {
+      credentials: "same-origin",
+    });
     if (!response.ok) return;
     const features = (await response.json()).features;
     const keys = new Map(state.recent.filter((item) => item.key).map((item) => [item.id, item.key]));
-    state.recent = features
-      .filter((feature) => feature.properties.reporter_id === state.me.id)
-      .slice(0, RECENT_SHOWN)
-      .map((feature) => ({ ...summary(feature), key: keys.get(feature.id) }));
+    state.recent = features.map((feature) => ({ ...summary(feature), key: keys.get(feature.id) }));
     state.recentOffline = false;
     remember("recent", state.recent);
   } catch {
@@ -493,7 +494,10 @@ function renderRecent() {
   const items = state.recent.map((incident) => {
     const category = incident[`category_name_${language}`];
     return element("li", { className: `status-${incident.status}` }, [
-      element("span", { text: `#${incident.id} ${category} · ${localTime(incident.reported_at)}` }),
+      // When it was seen, which for a report sent later is not when it arrived.
+      element("span", {
+        text: `#${incident.id} ${category} · ${localTime(incident.observed_at ?? incident.reported_at)}`,
+      }),
       element("span", { text: statusName(language, incident.status), className: "status" }),
     ]);
   });
