@@ -9,7 +9,8 @@ county (2,184 grids in 13 townships and 150 villages) into one fresh database, a
   the demo database.
 
 Each import runs in its own transaction, committed. Wall time on a machine whose cores other work
-shares says little, so the load average before and after is recorded with it.
+shares says little, so the CPU time each import used (this process and the bench cluster's) and
+the load average before and after are recorded with it.
 
     .venv/bin/python bench/import.py --incidents 100000 --out bench/results/import.json
 """
@@ -33,7 +34,7 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import free_port, fresh_database  # noqa: E402
+from bench.load import cluster_cpu_seconds, free_port, fresh_database, own_cpu_seconds  # noqa: E402
 from server.db.cluster import Cluster  # noqa: E402
 from server.demo import load_demo  # noqa: E402
 from server.importers.grids import import_grids  # noqa: E402
@@ -84,12 +85,21 @@ def write_incidents(url: str, path: Path, count: int, seed: int) -> None:
             )
 
 
-def timed(url: str, function, **options) -> float:
+def timed(cluster: Cluster, url: str, function, **options) -> dict:
+    """Wall seconds and CPU seconds (python, database) of one import, committed."""
     with psycopg.connect(url) as conn:
+        cpu_before = (own_cpu_seconds(), cluster_cpu_seconds(cluster))
         started = time.perf_counter()
         function(conn, **options)
         conn.commit()
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": {
+            "python": round(own_cpu_seconds() - cpu_before[0], 2),
+            "database": round(cluster_cpu_seconds(cluster) - cpu_before[1], 2),
+        },
+    }
 
 
 def main() -> None:
@@ -100,6 +110,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2184)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     cluster = Cluster(ROOT / "var" / "bench" / "import", free_port())
     cluster.up()
@@ -113,27 +124,27 @@ def main() -> None:
 
         load_before = os.getloadavg()[0]
         grid_url = fresh_database(cluster, "gridwatch_bench_import_grids")
-        grid_seconds = timed(grid_url, import_grids, path=grid_file, strict=True)
-        incident_seconds = timed(demo_url, import_incidents, path=incident_file)
+        grids = timed(cluster, grid_url, import_grids, path=grid_file, strict=True)
+        incidents = timed(cluster, demo_url, import_incidents, path=incident_file)
         load_after = os.getloadavg()[0]
     finally:
         cluster.destroy()
 
     result = {
-        "grids": {"features": grid_count, "seconds": round(grid_seconds, 2)},
-        "incidents": {"rows": args.incidents, "seconds": round(incident_seconds, 2)},
+        "grids": {"features": grid_count, **grids},
+        "incidents": {"rows": args.incidents, **incidents},
         "load_average_before": round(load_before, 1),
         "load_average_after": round(load_after, 1),
     }
     print(
-        f"grids: {grid_count:,} features in {grid_seconds:.2f} s; "
-        f"incidents: {args.incidents:,} rows in {incident_seconds:.2f} s "
+        f"grids: {grid_count:,} features in {grids['seconds']} s (CPU {grids['cpu_seconds']}); "
+        f"incidents: {args.incidents:,} rows in {incidents['seconds']} s (CPU {incidents['cpu_seconds']}) "
         f"(load average {load_before:.1f} → {load_after:.1f} on {os.cpu_count()} cores)"
     )
     if args.out:
         record = {
             "command": " ".join(["bench/import.py", *sys.argv[1:]]),
-            "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "started": started,
             "cores": os.cpu_count(),
             **result,
         }
