@@ -61,6 +61,11 @@ def test_register_and_resume_over_http(app, client, conn, tokens):
 
     bad_due = client.post(f"{path}/resume", json={"due_at": "soon"}, headers=operator)
     assert bad_due.status_code == 400 and bad_due.get_json()["error"]["field"] == "due_at"
+    for far in ("9999-12-31T23:59:59-14:00", (NOW + timedelta(days=367)).isoformat()):
+        too_far = client.post(f"{path}/resume", json={"due_at": far}, headers=operator)
+        assert too_far.status_code == 422 and too_far.get_json()["error"]["field"] == "due_at"
+        extended = client.post(f"{path}/extend", json={"due_at": far, "note": "x"}, headers=operator)
+        assert extended.status_code == 409  # not while on the register
     resumed = client.post(f"{path}/resume", headers=operator)
     assert resumed.status_code == 200
     properties = resumed.get_json()["properties"]

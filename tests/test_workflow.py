@@ -3,7 +3,7 @@ parts (due time, warnings, overdue, escalation) with a controlled clock."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -171,6 +171,13 @@ def test_an_extension_moves_the_due_time_and_counts(conn, users):
     )
     assert extended["due_at"] == due + timedelta(days=1) and extended["extension_count"] == 1
     assert extended["status"] == "dispatched"
+    for far in (
+        last + timedelta(days=367),
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14))),
+    ):
+        with pytest.raises(Unprocessable) as too_far:
+            act(conn, users, incident["id"], "extend", "operator1", last, note="x", due_at=far)
+        assert too_far.value.field == "due_at"
     # Without a due time: one more time limit of the category (safety_hazard: 48 calendar hours).
     again = act(conn, users, incident["id"], "extend", "operator1", last, note="再延期")
     assert again["due_at"] == due + timedelta(days=3) and again["extension_count"] == 2

@@ -5,11 +5,14 @@ checked role, scope and state; these check the action's own input."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from server.errors import InvalidInput, Unprocessable
 from server.incidents import workflow
 from server.incidents.photos import CleanPhoto
+
+# A due time further ahead is a typing error (and year 9999 in one time zone is year 10000 in UTC).
+MAX_DUE_AHEAD = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,16 @@ def due_time(conn, *, category: str, start: datetime) -> datetime:
         "SELECT due_time(%s, time_limit, time_limit_unit) AS due_at FROM categories WHERE code = %s",
         [start, category],
     ).fetchone()["due_at"]
+
+
+def _check_new_due(due_at: datetime, *, later_than: datetime, now: datetime) -> None:
+    if due_at <= later_than:
+        raise Unprocessable(
+            f"新的期限必须晚于 {later_than.isoformat()} / the new due time must be later than that",
+            field="due_at",
+        )
+    if due_at > now + MAX_DUE_AHEAD:
+        raise Unprocessable("新的期限不能超过一年 / the new due time must be within a year", field="due_at")
 
 
 def no_effect(conn, *, row, given, now) -> tuple[dict, dict | None]:
@@ -114,8 +127,7 @@ def return_to_center(conn, *, row, given, now):
 def extend(conn, *, row, given, now):
     """To the given due time, or by one more time limit of the category from the current one."""
     due_at = given.due_at or due_time(conn, category=row["category"], start=row["due_at"])
-    if due_at <= row["due_at"]:
-        raise Unprocessable("the new due time must be later than the current one", field="due_at")
+    _check_new_due(due_at, later_than=row["due_at"], now=now)
     changes = {"due_at": due_at, "extension_count": row["extension_count"] + 1}
     return changes, {"from": row["due_at"].isoformat(), "due_at": due_at.isoformat()}
 
@@ -130,8 +142,7 @@ def resume(conn, *, row, given, now):
     """Back to handling with a new clock, as if dispatched now: to the given due time, or one
     time limit of the category from now. The event keeps the old dispatch time."""
     due_at = given.due_at or due_time(conn, category=row["category"], start=now)
-    if due_at <= now:
-        raise Unprocessable("the new due time must be in the future", field="due_at")
+    _check_new_due(due_at, later_than=now, now=now)
     changes = {"dispatched_at": now, "due_at": due_at}
     return changes, {"due_at": due_at.isoformat(), "dispatched_at": row["dispatched_at"].isoformat()}
 
