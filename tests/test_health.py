@@ -15,7 +15,9 @@ def test_health_reports_postgis_schema_and_counts(client):
 
 
 def test_health_shows_changes_waiting_for_the_rollups(client, conn):
-    conn.execute("UPDATE incidents SET description = 'checked' WHERE id IN (SELECT id FROM incidents LIMIT 3)")
+    conn.execute(
+        "UPDATE incidents SET description = 'checked' WHERE id IN (SELECT id FROM incidents LIMIT 3)"
+    )
     conn.commit()
     assert client.get("/health").get_json()["rollup_queue"] == 3
 
