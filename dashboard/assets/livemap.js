@@ -1,14 +1,14 @@
 /* The live map of /dashboard/map: MapLibre GL JS (served by gridwatch from /vendor) drawing
  * gridwatch's own vector tiles, kept live by the change feed /api/v1/events.
  *
- * On the map page this script starts the map itself, before Dash has rendered the page: it
- * fetches the map's config (/dashboard/map/config, dashboard/mapconfig.py) while Dash starts,
- * creates the map in a holder over the page's map area, and hands the holder to #live-map once
- * Dash has rendered it. The filters and the view live in the page's URL (?category=&status=
- * &period=&view=lon,lat,zoom), so a reload or a shared link opens the same map.
+ * On the map page this script starts the map itself: it fetches the map's config
+ * (/dashboard/map/config, dashboard/mapconfig.py) while Dash starts, and creates the map the
+ * moment Dash puts #live-map in the page, before Dash runs the page's callbacks. The filters and
+ * the view live in the page's URL (?category=&status=&period=&view=lon,lat,zoom), so a reload
+ * or a shared link opens the same map.
  *
  * Dash calls these functions as clientside callbacks (dashboard/pages/map.py):
- *   applyMap     - takes over the early map, or creates one in #live-map, or changes its tile
+ *   applyMap     - creates the map in #live-map if it is not there yet, or changes its tile
  *                  URLs (filters) and layer visibility in place, without reloading it;
  *   markOverdue  - rings the overdue incidents (feature state: the tiles carry no due time);
  *   followSelection - remembers the incident whose card is open;
@@ -27,12 +27,13 @@
   // Points (which can be ringed as overdue) are drawn from this zoom on (layers/catalog.py).
   const POINT_ZOOM = 15;
   const CONFIG_URL = "/dashboard/map/config";
+  const MAX_DEFER_MS = 1000;
 
   // One live map per page; exposed for the browser tests and bench/dashboard.py.
   // dashReady: the page's Dash stores exist (set_props on a missing store is an error).
   const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
                 overdue: [], selected: null, config: null, configLoad: null, view: null,
-                state: null, dashReady: false};
+                state: null, switches: [], styleReady: false, dashReady: false};
   window.gridwatchLive = live;
 
   function onMapPage() {
@@ -305,6 +306,8 @@
     destroy();
     live.config = config;
     live.state = state;
+    live.switches = switches;
+    live.styleReady = false;
     const style = JSON.parse(JSON.stringify(config.style));
     live.query = filterQuery(filtersFor(state, config));
     for (const [name, source] of Object.entries(style.sources)) {
@@ -336,6 +339,7 @@
       : focus ? {center: shifted(focus.lon, focus.lat), zoom: 16}
         : {bounds: config.bounds, fitBoundsOptions: {padding: 24}}));
     live.map = map;
+    drawWhenTilesAreIn(map);
     map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-left");
     map.addControl(new maplibregl.ScaleControl(), "bottom-left");
     map.on("click", "incident-points", (event) => {
@@ -352,6 +356,10 @@
       reportView();
       syncUrl();
     });
+    map.once("style.load", () => {
+      live.styleReady = true;
+      applyState();  // what Dash asked for while the style was loading
+    });
     map.once("load", () => {
       applyOverdue();
       reportView();
@@ -359,32 +367,58 @@
     listen();
   }
 
-  function createEarly(config) {
-    // Over the page's map area until Dash renders #live-map (gridwatch.css, .gw-map-early).
-    const state = stateFromUrl();
-    const holder = document.createElement("div");
-    holder.className = "gw-map-holder gw-map-early";
-    document.body.appendChild(holder);
-    const filters = state.filters || {category: [], status: [], periodKey: "all"};
-    create(holder, config, filters, config.defaultSwitches, state.view);
+  function drawWhenTilesAreIn(map) {
+    // With the camera still, draw once every tile of the view is in rather than after each one:
+    // where WebGL runs on the CPU a frame of a wall screen costs 100 ms and more, and a frame
+    // with half the tiles of a new filter shows a mix of old and new. A frame at least every
+    // MAX_DEFER_MS; a moving camera, and a source whose data just arrived (it requests its
+    // tiles when drawn), draw at once.
+    const repaint = map.triggerRepaint.bind(map);
+    let deferred = null;
+    const now = () => {
+      clearTimeout(deferred);
+      deferred = null;
+      repaint();
+    };
+    map.triggerRepaint = () => {
+      if (!map.style || map.isMoving() || map.areTilesLoaded()) {
+        now();
+      } else if (deferred === null) {
+        deferred = setTimeout(now, MAX_DEFER_MS);
+      }
+    };
+    map.on("sourcedata", (event) => {
+      if (event.sourceDataType === "metadata") {
+        now();
+      }
+    });
   }
 
-  function adopt(container) {
-    // Moves the early map into #live-map; false when the map belongs to a page since left.
-    const holder = live.map.getContainer();
-    if (holder.parentNode === container) {
-      return true;
-    }
-    if (!holder.classList.contains("gw-map-early")) {
-      return false;
-    }
-    const size = [holder.clientWidth, holder.clientHeight];
+  function createIn(container, config, state, switches, view) {
+    const holder = document.createElement("div");
+    holder.className = "gw-map-holder";
     container.appendChild(holder);
-    holder.classList.remove("gw-map-early");
-    if (holder.clientWidth !== size[0] || holder.clientHeight !== size[1]) {
-      live.map.resize();
-    }
-    return true;
+    create(holder, config, state, switches, view);
+  }
+
+  function createOnceRendered() {
+    // Creates the map the moment Dash puts #live-map in the page, with the link's filters and
+    // view, before Dash has run the page's callbacks; applyMap then finds it there.
+    const observer = new MutationObserver(() => {
+      const container = document.getElementById("live-map");
+      if (!container) {
+        return;
+      }
+      observer.disconnect();
+      loadConfig().then((config) => {
+        if (config && !live.map && document.body.contains(container)) {
+          const state = stateFromUrl();
+          const filters = state.filters || {category: [], status: [], periodKey: "all"};
+          createIn(container, config, filters, config.defaultSwitches, state.view);
+        }
+      });
+    });
+    observer.observe(document.body, {childList: true, subtree: true});
   }
 
   function layerVisibility(layerId, switches, groups) {
@@ -397,17 +431,24 @@
   }
 
   function update(state, switches) {
-    const map = live.map;
     live.state = state;
-    const query = filterQuery(filtersFor(state, live.config));
+    live.switches = switches;
+    if (live.styleReady) {
+      applyState();
+    }  // else on "style.load": the map may be created a moment before Dash calls this
+  }
+
+  function applyState() {
+    const map = live.map;
+    const query = filterQuery(filtersFor(live.state, live.config));
     if (query !== live.query) {
       live.query = query;
       for (const name of FILTERED) {
         map.getSource(name).setTiles([live.bases[name] + query]);
       }
     }
-    for (const layer of map.getStyle().layers) {
-      const visibility = layerVisibility(layer.id, switches, live.config.switches);
+    for (const layer of live.config.style.layers) {
+      const visibility = layerVisibility(layer.id, live.switches, live.config.switches);
       if (visibility && map.getLayoutProperty(layer.id, "visibility") !== visibility) {
         map.setLayoutProperty(layer.id, "visibility", visibility);
       }
@@ -427,15 +468,12 @@
     }
   }
 
-  // On the map page, start right away: MapLibre's worker, the config and then the map itself,
-  // while Dash is still fetching its layout and rendering the page.
+  // On the map page, start at once: MapLibre's worker and the config load while Dash is still
+  // fetching its layout, and the map is created as soon as its container exists.
   if (window.maplibregl && onMapPage()) {
     maplibregl.prewarm();
-    loadConfig().then((config) => {
-      if (config && !live.map && onMapPage()) {
-        createEarly(config);
-      }
-    });
+    loadConfig();
+    createOnceRendered();
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
@@ -451,13 +489,10 @@
           if (!config || !document.body.contains(container)) {
             return;
           }
-          if (live.map && live.config === config && adopt(container)) {
+          if (live.map && live.config === config && live.map.getContainer().parentNode === container) {
             update(state, switches || []);
           } else {
-            const holder = document.createElement("div");
-            holder.className = "gw-map-holder";
-            container.appendChild(holder);
-            create(holder, config, state, switches || [], stateFromUrl().view);
+            createIn(container, config, state, switches || [], stateFromUrl().view);
           }
           live.dashReady = true;
           reportView();
