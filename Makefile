@@ -35,12 +35,15 @@ test: $(INSTALLED) $(NODE_MODULES)
 bench-load: $(INSTALLED)
 	$(BIN)/python bench/load.py
 
-# The README's pictures, taken by the browser tests (tests/browser/conftest.py: `screenshot`).
-DOC_SCREENSHOTS := dashboard-home-zh dashboard-map-zh dashboard-map-en dashboard-incident-card
+# The README's pictures: the overview from the browser tests (tests/browser/conftest.py:
+# `screenshot`), the live map and the incident card from the demo county (scripts/screenshots.py).
+DOC_SCREENSHOTS := dashboard-home-zh
 screenshots: $(INSTALLED) $(NODE_MODULES)
 	$(BIN)/pytest -m browser tests/browser
 	mkdir -p docs/screenshots
 	for name in $(DOC_SCREENSHOTS); do cp var/test/screenshots/$$name.png docs/screenshots/; done
+	$(BIN)/gridwatch db up
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	-$(BIN)/gridwatch db down
