@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.auth.users import set_password  # noqa: E402
+from server.db.migrate import migrate  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PASSWORD = "bench-dashboard"
@@ -123,6 +124,7 @@ def prepare(url: str, *, incidents: int) -> str:
     """The bench county with ``incidents`` incidents and an operator who can log in."""
     tiles_bench = _load_tiles_bench()
     tiles_bench.ensure_database(url)
+    migrate(url)  # a database kept from an earlier run gets the newer migrations (indexes)
     tiles_bench.grow(url, target=incidents, chunk=1_000_000)
     with psycopg.connect(url) as conn:
         user_id = conn.execute(
