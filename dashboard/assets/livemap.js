@@ -33,7 +33,7 @@
   // dashReady: the page's Dash stores exist (set_props on a missing store is an error).
   const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
                 overdue: [], selected: null, config: null, configLoad: null, view: null,
-                state: null, switches: [], styleReady: false, dashReady: false};
+                state: null, switches: [], styleReady: false, dashReady: false, holdFrame: null};
   window.gridwatchLive = live;
 
   function onMapPage() {
@@ -371,8 +371,8 @@
     // With the camera still, draw once every tile of the view is in rather than after each one:
     // where WebGL runs on the CPU a frame of a wall screen costs 100 ms and more, and a frame
     // with half the tiles of a new filter shows a mix of old and new. A frame at least every
-    // MAX_DEFER_MS; a moving camera, and a source whose data just arrived (it requests its
-    // tiles when drawn), draw at once.
+    // MAX_DEFER_MS; a moving camera, and a source whose data has just arrived for the first time
+    // (it requests its tiles when drawn), draw at once.
     const repaint = map.triggerRepaint.bind(map);
     let deferred = null;
     const now = () => {
@@ -380,15 +380,26 @@
       deferred = null;
       repaint();
     };
+    let held = false;
     map.triggerRepaint = () => {
-      if (!map.style || map.isMoving() || map.areTilesLoaded()) {
+      if (!held && (!map.style || map.isMoving() || map.areTilesLoaded())) {
         now();
       } else if (deferred === null) {
         deferred = setTimeout(now, MAX_DEFER_MS);
       }
     };
+    // setTiles asks for a frame before its tiles start reloading: hold it until they have.
+    live.holdFrame = () => {
+      held = true;
+      setTimeout(() => {
+        held = false;
+      }, 0);
+    };
+    const started = new Set();
     map.on("sourcedata", (event) => {
-      if (event.sourceDataType === "metadata") {
+      if (event.sourceDataType === "metadata" && !started.has(event.sourceId)) {
+        // A source's first tiles are asked for when a frame is drawn; setTiles reloads its own.
+        started.add(event.sourceId);
         now();
       }
     });
@@ -443,6 +454,7 @@
     const query = filterQuery(filtersFor(live.state, live.config));
     if (query !== live.query) {
       live.query = query;
+      live.holdFrame();
       for (const name of FILTERED) {
         map.getSource(name).setTiles([live.bases[name] + query]);
       }
