@@ -61,7 +61,9 @@ ACTORS = {
     "leader": "leader1",
     "admin": "admin1",
 }
-BODY = {"note": "理由", "duplicate_of": 1, "due_at": "2030-01-01T00:00:00+08:00", "rating": 4}
+# A new due time must lie within a year of the (controlled) clock: server/incidents/effects.py.
+NEW_DUE_AT = (T0 + timedelta(days=30)).isoformat()
+BODY = {"note": "理由", "duplicate_of": 1, "due_at": NEW_DUE_AT, "rating": 4}
 
 
 def make_case(conn, users, status: str, side: str) -> int:
