@@ -1,11 +1,11 @@
 """What the live map needs before it can draw, served as JSON so that ``assets/livemap.js``
 fetches it as soon as the page's scripts run, in parallel with Dash's own start-up, and creates
-the map before Dash has rendered the page (docs/dashboard.md, "First render"):
+the map the moment Dash has rendered its container (docs/dashboard.md, "First render"):
 
-- ``GET /dashboard/map/config?lang=&incident=``: the style, the county's bounds, the periods,
-  the tooltip labels and the incident a link asks to open (``null`` when nobody is signed in);
-- ``GET /dashboard/map/labels``: one label point per township, village and grid, so place names
-  load with the first tiles instead of being placed after every grid tile has arrived.
+``GET /dashboard/map/config?lang=&incident=``: the style (with one label point per township,
+village and grid, so place names are laid out with the first tiles instead of after every grid
+tile has arrived), the county's bounds, the periods, the tooltip labels and the incident a link
+asks to open; ``null`` when nobody is signed in.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from server.errors import GridwatchError
 from server.incidents.workflow import STATUSES
 
 CONFIG_PATH = "/dashboard/map/config"
-LABELS_PATH = "/dashboard/map/labels"
 # Where the map opens when there are no grids yet (Hongya, the demo county).
 FALLBACK_BOUNDS = [[102.9, 29.5], [103.6, 30.0]]
 TOOLTIP_KEYS = ("open", "overdue", "member", "no_member", "incidents", "age", "hours")
@@ -62,7 +61,9 @@ def map_config(conn, *, language: str, user: User, incident: str | None) -> dict
     periods = {key: period.tile_param() for key in PERIODS if (period := resolve_period(key, now))}
     categories = reference.categories(conn)
     return {
-        "style": mapstyle.build_style(language=language, basemap=basemap, centre=centre, labels=LABELS_PATH),
+        "style": mapstyle.build_style(
+            language=language, basemap=basemap, centre=centre, labels=label_points(conn)
+        ),
         "shift": mapstyle.gcj02_shift(*centre) if basemap and basemap.crs == "gcj02" else None,
         "bounds": bounds,
         "periods": periods,
@@ -112,15 +113,5 @@ def _config_view():
     return response
 
 
-def _labels_view():
-    with get_db().connection() as conn:
-        response = jsonify(label_points(conn))
-    # Grid names are public (the grids tiles carry them); a changed grid shows on the next load.
-    response.headers["Cache-Control"] = "no-cache"
-    response.add_etag()
-    return response.make_conditional(request)
-
-
 def register(server: Flask) -> None:
     server.add_url_rule(CONFIG_PATH, "dashboard_map_config", _config_view)
-    server.add_url_rule(LABELS_PATH, "dashboard_map_labels", _labels_view)

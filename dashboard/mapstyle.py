@@ -113,8 +113,8 @@ def count_text(language: str, value) -> list:
     return ["case", [">=", value, 10_000], ["concat", ["to-string", tens_of_thousands], "万"], grouped]
 
 
-def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, float], labels: str) -> dict:
-    """The style; ``labels`` is the URL of the place names' GeoJSON (``mapconfig.label_points``)."""
+def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, float], labels: dict) -> dict:
+    """The style; ``labels`` is the place names' GeoJSON (``mapconfig.label_points``)."""
     offset = gcj02_translate(*centre) if basemap is not None and basemap.crs == "gcj02" else None
     translate_by = _translate(offset)
     own = translate("map.own_data", language)

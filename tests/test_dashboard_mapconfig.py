@@ -1,5 +1,5 @@
-"""What livemap.js fetches before Dash has rendered the map page: the map's config (signed-in
-users only) and the place-name points (dashboard/mapconfig.py)."""
+"""What livemap.js fetches while Dash renders the map page: the map's config, for signed-in
+users only, with its place-name points (dashboard/mapconfig.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ def test_the_config_is_for_signed_in_users_only(client):
 def test_the_config_follows_the_language_and_opens_a_linked_incident(operator_client, conn):
     incident = conn.execute("SELECT id, ST_X(geom) AS lon FROM incidents ORDER BY id LIMIT 1").fetchone()
     config = operator_client.get(f"/dashboard/map/config?lang=en&incident={incident['id']}").get_json()
-    assert config["style"]["sources"]["labels"]["data"] == "/dashboard/map/labels"
     assert config["statusLabels"]["reported"] == "Reported"
     assert config["focus"]["id"] == incident["id"]
     assert config["focus"]["lon"] == pytest.approx(incident["lon"])
@@ -41,10 +40,10 @@ def test_the_config_follows_the_language_and_opens_a_linked_incident(operator_cl
     assert operator_client.get("/dashboard/map/config").get_json()["statusLabels"]["reported"] == "待受理"
 
 
-def test_labels_are_one_point_inside_every_place_below_the_county(client, conn):
-    response = client.get("/dashboard/map/labels")
-    assert response.status_code == 200
-    features = response.get_json()["features"]
+def test_place_names_are_one_point_inside_every_place_below_the_county(operator_client, conn):
+    labels = operator_client.get("/dashboard/map/config").get_json()["style"]["sources"]["labels"]
+    assert labels["type"] == "geojson"
+    features = labels["data"]["features"]
     places = conn.execute("SELECT name_zh, level FROM grids WHERE level <> 'county'").fetchall()
     assert sorted((f["properties"]["name"], f["properties"]["level"]) for f in features) == sorted(
         (row["name_zh"], row["level"]) for row in places
@@ -57,6 +56,3 @@ def test_labels_are_one_point_inside_every_place_below_the_county(client, conn):
             [lon, lat, feature["properties"]["name"], feature["properties"]["level"]],
         ).fetchone()
         assert inside["inside"], feature
-    # Unchanged grids: the browser keeps its copy.
-    again = client.get("/dashboard/map/labels", headers={"If-None-Match": response.headers["ETag"]})
-    assert again.status_code == 304

@@ -33,7 +33,8 @@
   // dashReady: the page's Dash stores exist (set_props on a missing store is an error).
   const live = {map: null, events: null, bases: {}, query: null, pending: [], timer: null,
                 overdue: [], selected: null, config: null, configLoad: null, view: null,
-                state: null, switches: [], styleReady: false, dashReady: false, holdFrame: null};
+                state: null, switches: [], styleReady: false, dashReady: false, holdFrame: null,
+                ringed: ""};
   window.gridwatchLive = live;
 
   function onMapPage() {
@@ -228,6 +229,7 @@
     live.pending = [];
     live.query = null;
     live.view = null;
+    live.ringed = "";
     live.dashReady = false;
   }
 
@@ -314,8 +316,6 @@
       if (source.type === "vector") {
         live.bases[name] = window.location.origin + source.tiles[0];
         source.tiles = [live.bases[name] + (FILTERED.includes(name) ? live.query : "")];
-      } else if (source.type === "geojson" && typeof source.data === "string") {
-        source.data = window.location.origin + source.data;  // fetched by MapLibre's worker
       }
     }
     for (const layer of style.layers) {
@@ -473,11 +473,18 @@
     if (!map || !map.getSource("incidents")) {
       return;  // applied on load
     }
+    // Each change of feature state costs a frame (and map.loaded() is false until it is drawn):
+    // change nothing when the rings stay as they are, as on most counter ticks and at county zoom.
+    const ringed = live.overdue.slice().sort((a, b) => a - b).join(",");
+    if (ringed === live.ringed) {
+      return;
+    }
     const target = {source: "incidents", sourceLayer: "incidents"};
     map.removeFeatureState(target);
     for (const id of live.overdue) {
       map.setFeatureState(Object.assign({id: id}, target), {overdue: true});
     }
+    live.ringed = ringed;
   }
 
   // On the map page, start at once: MapLibre's worker and the config load while Dash is still
