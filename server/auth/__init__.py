@@ -53,7 +53,8 @@ def _resolve_user() -> User | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
             return None
-        with get_db().connection() as conn:
+        # Every API request starts here: one statement, no transaction of its own.
+        with get_db().autocommit_connection() as conn:
             return user_for_token(conn, token=token.strip(), now=clock.now())
     user_id = session.get(SESSION_USER)
     if not isinstance(user_id, int):

@@ -46,6 +46,18 @@ class Database:
             raise DatabaseUnavailable("the database is unreachable") from error
 
 
+    @contextmanager
+    def autocommit_connection(self, timeout: float = 5.0) -> Iterator[psycopg.Connection]:
+        """A pooled connection without a transaction, for a lookup that needs none (each
+        statement commits by itself): it saves the BEGIN and the COMMIT round trip."""
+        with self.connection(timeout) as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                conn.autocommit = False
+
+
 def init_app(app: Flask, settings: Settings) -> Database:
     database = Database(settings)
     database.open()
