@@ -16,8 +16,13 @@ from server.errors import InvalidInput
 from server.incidents import service
 
 # The actions the card offers (the grid centre's: accept, dispatch, escalate, extend, verify,
-# close, and the two refusals that need a reason). Others stay with the phone page and the API.
-CARD_ACTIONS = ("accept", "reject", "dispatch", "escalate", "extend", "verify", "rework", "close")
+# close, 挂账 and its resumption, and the two refusals that need a reason). Others stay with the
+# phone page and the API.
+CARD_ACTIONS = (
+    "accept", "reject", "dispatch", "escalate", "extend", "register", "resume", "verify", "rework", "close",
+)  # fmt: skip
+# Actions that take the card's new due time (both default to one more time limit when it is empty).
+NEW_DUE_ACTIONS = frozenset({"extend", "resume"})
 # Roles that may see who walks a grid (as in the grids tiles).
 SEES_MEMBER = frozenset({"inspector", "operator", "leader", "admin"})
 
@@ -65,7 +70,7 @@ def act(
     given = service.ActionInput(
         note=(note or "").strip() or None,
         department=department if action == "dispatch" else None,
-        due_at=parse_new_due(new_due) if action == "extend" else None,
+        due_at=parse_new_due(new_due) if action in NEW_DUE_ACTIONS else None,
     )
     # The service's answer, not a fresh load: an action may take the case out of the actor's sight.
     incident = service.perform(conn, user=user, incident_id=incident_id, action=action, now=now, given=given)
@@ -80,7 +85,8 @@ def _row(label: str, value, row_id: str | None = None) -> html.Div:
 def _due(incident: dict, language: str, now: datetime):
     due_at = incident["due_at"]
     if due_at is None:
-        return translate("card.no_due", language)
+        stopped = incident["status"] == "registered"
+        return translate("card.clock_stopped" if stopped else "card.no_due", language)
     warning = incident["warning"] or ("red" if incident["overdue"] else "green")
     left = due_at - now
     remaining = format_duration(left, language)
@@ -135,7 +141,7 @@ def _action_form(incident: dict, language: str, departments: list[dict]) -> html
         ),
         html.Label(
             [translate("card.new_due", language), dcc.Input(id="card-new-due", type="datetime-local")],
-            hidden="extend" not in actions,
+            hidden=NEW_DUE_ACTIONS.isdisjoint(actions),
         ),
     ]
     buttons = [
@@ -177,6 +183,10 @@ def render(incident: dict, *, language: str, now: datetime, departments: list[di
             "card-department-name",
         ),
         _row(translate("card.reported_at", language), format_time(incident["reported_at"], language)),
+        # A report queued offline on the phone: when the inspector saw it, if it arrived later.
+        _row(translate("card.observed_at", language), format_time(incident["observed_at"], language))
+        if incident.get("observed_at")
+        else None,
         _row(translate("card.due", language), _due(incident, language, now), "card-due"),
     ]
     return html.Div(

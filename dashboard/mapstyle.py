@@ -45,12 +45,13 @@ CATEGORY_COLOURS = {
 }
 OTHER_CATEGORY = "#7f7f7f"
 # The ring says where a case stands: black waits for the centre, blue is with a department,
-# green is handled; finished cases fade.
+# brown is parked on the register (挂账), green is handled; finished cases fade.
 STATUS_RINGS = {
     "reported": "#111111",
     "accepted": "#555555",
     "dispatched": "#1f4e79",
     "in_progress": "#1f4e79",
+    "registered": "#8d6e63",
     "resolved": "#2e7d32",
     "verified": "#2e7d32",
     "closed": "#bdbdbd",

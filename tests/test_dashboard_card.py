@@ -193,3 +193,40 @@ def test_the_card_shows_the_reports_photos(conn):
         return found
 
     assert images(rendered) == [f"/api/v1/incidents/{incident['id']}/photos/{photo_id}"]
+
+
+def test_the_card_files_a_case_on_the_register_and_resumes_it(conn):
+    operator = user_named(conn, "operator1")
+    incident_id = first_incident(conn)
+    dispatch(conn, operator, incident_id)
+    common = {"user": operator, "incident_id": incident_id, "now": NOW, "department": None}
+    dispatched = card.load(conn, user=operator, incident_id=incident_id, now=NOW)
+    assert {"register", "extend"} <= set(card.card_actions(dispatched))
+
+    registered = card.act(conn, action="register", note="需市级协调资金", new_due=None, **common)
+    assert registered["status"] == "registered" and registered["due_at"] is None
+    assert card.card_actions(registered) == ["resume"]
+    shown = text_of(card.render(registered, language="zh", now=NOW, departments=[]))
+    assert "已挂账" in shown and "暂停计时" in shown and "需市级协调资金" in shown
+
+    # Resuming takes the card's new due time (county time), like an extension.
+    resumed = card.act(conn, action="resume", note=None, new_due="2026-06-10T17:00", **common)
+    assert resumed["status"] == "in_progress"
+    assert resumed["due_at"] == datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+
+
+def test_the_card_shows_when_an_offline_report_was_observed(conn):
+    inspector = user_named(conn, "inspector1")
+    operator = user_named(conn, "operator1")
+    filed = service.file_incident(
+        conn,
+        user=inspector,
+        filing=service.Filing(
+            lon=103.3105, lat=29.8985, category="sanitation", description="离线上报",
+            observed_at=NOW - timedelta(hours=3),
+        ),
+        now=NOW,
+    )  # fmt: skip
+    incident = card.load(conn, user=operator, incident_id=filed.incident["id"], now=NOW)
+    shown = text_of(card.render(incident, language="en", now=NOW, departments=[]))
+    assert "Observed" in shown and "Reported" in shown
