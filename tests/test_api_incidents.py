@@ -8,6 +8,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -58,6 +59,32 @@ def test_filing_json_assigns_the_grid_and_returns_a_feature(client, tokens, conn
     assert response.headers["Location"].endswith(f"/api/v1/incidents/{feature['id']}")
     # the fixture's sanitation incident in the same grid is an open one nearby? no: 100 m radius
     assert isinstance(feature["possible_duplicates"], list)
+
+
+@pytest.mark.parametrize("with_photo", [False, True])
+def test_the_filing_answer_is_the_incident_as_read_back(client, tokens, conn, with_photo):
+    # The filing builds its answer from what it wrote (no second read of the log and photos).
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, "PNG")
+    observed_at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()  # queued offline an hour ago
+    fields = {**filing(accuracy_m=4, observed_at=observed_at), "crs": "wgs84"}
+    if with_photo:
+        answer = client.post(
+            "/api/v1/incidents",
+            data={
+                **{k: str(v) for k, v in fields.items()},
+                "photos": [(io.BytesIO(png.getvalue()), "p.png")],
+            },
+            content_type="multipart/form-data",
+            headers=bearer(tokens["inspector1"]),
+        )
+    else:
+        answer = client.post("/api/v1/incidents", json=fields, headers=bearer(tokens["inspector1"]))
+    assert answer.status_code == 201, answer.get_json()
+    filed = answer.get_json()
+    read_back = client.get(answer.headers["Location"], headers=bearer(tokens["inspector1"])).get_json()
+    assert {key: filed[key] for key in read_back} == read_back
+    assert len(filed["properties"]["photos"]) == (1 if with_photo else 0)
 
 
 def test_a_point_picked_on_a_gcj02_map_is_converted_before_storage(client, tokens, conn):

@@ -131,42 +131,29 @@ def get_incident(
     (a department returning it), so they see the result of their own action."""
     # One round trip for the three reads (psycopg pipeline mode).
     with conn.pipeline():
-        reads = _send_incident_reads(
-            conn, user=user, incident_id=incident_id, now=now, check_visible=check_visible
+        found = conn.execute(
+            _load_query(user, lock=False, check_visible=check_visible), _params(user, now, id=incident_id)
         )
-    return _incident_from(reads, user=user, incident_id=incident_id)
-
-
-def _send_incident_reads(
-    conn: psycopg.Connection, *, user: User, incident_id: int, now: datetime, check_visible: bool = True
-) -> tuple[psycopg.Cursor, psycopg.Cursor, psycopg.Cursor]:
-    """Send the reads of get_incident (inside the caller's pipeline); _incident_from reads the answers."""
-    found = conn.execute(
-        _load_query(user, lock=False, check_visible=check_visible), _params(user, now, id=incident_id)
-    )
-    events = conn.execute(
-        """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
-                  u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
-             FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
-            WHERE e.incident_id = %s ORDER BY e.at, e.id""",
-        [incident_id],
-    )
-    photos = conn.execute(
-        """SELECT id, event_id, content_type, width, height FROM incident_photos
-            WHERE incident_id = %s ORDER BY id""",
-        [incident_id],
-    )
-    return found, events, photos
-
-
-def _incident_from(
-    reads: tuple[psycopg.Cursor, psycopg.Cursor, psycopg.Cursor], *, user: User, incident_id: int
-) -> dict:
-    found, events, photos = reads
+        events = conn.execute(
+            """SELECT e.id, e.at, e.action, e.from_status, e.to_status, e.note, e.data,
+                      u.username AS actor, u.display_name AS actor_name, u.role AS actor_role
+                 FROM incident_events e LEFT JOIN users u ON u.id = e.actor_id
+                WHERE e.incident_id = %s ORDER BY e.at, e.id""",
+            [incident_id],
+        )
+        photos = conn.execute(
+            """SELECT id, event_id, content_type, width, height FROM incident_photos
+                WHERE incident_id = %s ORDER BY id""",
+            [incident_id],
+        )
     row = _found(found.fetchone(), incident_id)
+    return _present_incident(row, user=user, events=events.fetchall(), photos=photos.fetchall())
+
+
+def _present_incident(row: dict, *, user: User, events: list[dict], photos: list[dict]) -> dict:
     incident = present(row, user)
-    incident["events"] = events.fetchall()
-    incident["photos"] = photos.fetchall()
+    incident["events"] = events
+    incident["photos"] = photos
     incident["allowed_actions"] = workflow.allowed_actions(user.role, _facts(row))
     return incident
 
@@ -342,11 +329,11 @@ def file_incident(
            ), report AS (
                INSERT INTO incident_events (incident_id, at, actor_id, action, to_status, data)
                SELECT id, %(now)s, %(reporter_id)s, 'report', 'reported', %(data)s FROM incident
-               RETURNING id, incident_id
+               RETURNING *
            ), key_link AS (
                UPDATE idempotency_keys SET incident_id = (SELECT id FROM incident) WHERE key = %(key)s
            )
-           SELECT incident_id, id AS event_id FROM report""",
+           SELECT * FROM report""",
         {
             "lon": lon,
             "lat": lat,
@@ -366,9 +353,9 @@ def file_incident(
         },
     ).fetchone()
     incident_id = filed["incident_id"]
-    _store_photos(conn, incident_id=incident_id, event_id=filed["event_id"], photos=filing.photos)
+    photos = _store_photos(conn, incident_id=incident_id, event_id=filed["id"], photos=filing.photos)
     with conn.pipeline():
-        reads = _send_incident_reads(conn, user=user, incident_id=incident_id, now=now)
+        found = conn.execute(_load_query(user, lock=False), _params(user, now, id=incident_id))
         nearby = _send_duplicates_query(
             conn,
             user=user,
@@ -379,8 +366,26 @@ def file_incident(
             lat=lat,
             reported_at=now,
         )
-    incident = _incident_from(reads, user=user, incident_id=incident_id)
+    # A new incident's log is the report event just written, its photos the ones just stored.
+    row = _found(found.fetchone(), incident_id)
+    incident = _present_incident(row, user=user, events=[_event_as_read(filed, user)], photos=photos)
     return FilingResult(incident, nearby.fetchall(), replayed=False, photo_locations=photo_locations)
+
+
+def _event_as_read(event: dict, actor: User) -> dict:
+    """An event row just written, as get_incident reads it (with its actor's names)."""
+    return {
+        "id": event["id"],
+        "at": event["at"],
+        "action": event["action"],
+        "from_status": event["from_status"],
+        "to_status": event["to_status"],
+        "note": event["note"],
+        "data": event["data"],
+        "actor": actor.username,
+        "actor_name": actor.display_name,
+        "actor_role": actor.role,
+    }
 
 
 def _check_observed_at(observed_at: datetime, *, now: datetime) -> None:
@@ -521,12 +526,14 @@ def _write_event(
 
 def _store_photos(
     conn: psycopg.Connection, *, incident_id: int, event_id: int, photos: tuple[CleanPhoto, ...]
-) -> None:
-    for photo in photos:
+) -> list[dict]:
+    """Store the photos; returns them as get_incident lists them."""
+    return [
         conn.execute(
             """INSERT INTO incident_photos
                    (incident_id, event_id, content_type, width, height, content, sha256)
-               VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
+               RETURNING id, event_id, content_type, width, height""",
             [
                 incident_id,
                 event_id,
@@ -536,7 +543,9 @@ def _store_photos(
                 photo.content,
                 photo.sha256,
             ],
-        )
+        ).fetchone()
+        for photo in photos
+    ]
 
 
 # -- workflow actions ------------------------------------------------------------------------
