@@ -129,7 +129,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "card.actions": {"zh": "可办理操作", "en": "Actions"},
     "card.read_only": {"zh": "当前角色无可办理操作", "en": "No action for your role now"},
     "card.note": {"zh": "意见/理由", "en": "Note / reason"},
-    "card.new_due": {"zh": "延期至", "en": "Extend to"},
+    "card.new_due": {"zh": "新的办理期限（延期、恢复处置）", "en": "New due time (extension, resumption)"},
     "card.done": {"zh": "已办理", "en": "Done"},
     "card.system": {"zh": "系统", "en": "system"},
     # the work queues
