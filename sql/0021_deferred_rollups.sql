@@ -177,32 +177,67 @@ $sql$,
 $fn$;
 
 -- A small statement queues its rows; a large one folds them at once and logs one 'bulk' change.
+-- The queueing is static SQL: PL/pgSQL keeps the plans of static statements for the session,
+-- while EXECUTE would plan the count and the INSERT again on every filing (about 0.5 ms of the
+-- 1.2 ms an incident INSERT took that way; now 0.7-0.9 ms, against 0.65-0.8 ms with no trigger).
 CREATE OR REPLACE FUNCTION tiles.incidents_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
     changed_rows constant text := $sql$
         (o.geom, o.grid_id, o.category_code, o.status, o.reported_at, o.due_at, o.closed_at)
         IS DISTINCT FROM
         (n.geom, n.grid_id, n.category_code, n.status, n.reported_at, n.due_at, n.closed_at)$sql$;
-    state constant text := 'id, geom, grid_id, category_code, status, reported_at, due_at, closed_at';
     kind text;
     rows_source text;
     delta_source text;
-    queued text;
     changed integer;
     first_id bigint;
     last_id bigint;
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        SELECT count(*) INTO changed FROM new_rows;
+        IF changed <= tiles.bulk_threshold() THEN
+            INSERT INTO tiles.pending_changes (kind, sign, incident_id, geom, grid_id, category_code, status,
+                                               reported_at, due_at, closed_at)
+            SELECT 'created', 1, id, geom, grid_id, category_code, status, reported_at, due_at, closed_at
+              FROM new_rows;
+            RETURN NULL;
+        END IF;
         kind := 'created';
         rows_source := 'SELECT * FROM new_rows';
         delta_source := 'SELECT 1 AS sign, n.* FROM new_rows n';
-        queued := format('SELECT %L, 1, %s FROM new_rows', kind, state);
     ELSIF TG_OP = 'DELETE' THEN
+        SELECT count(*) INTO changed FROM old_rows;
+        IF changed <= tiles.bulk_threshold() THEN
+            INSERT INTO tiles.pending_changes (kind, sign, incident_id, geom, grid_id, category_code, status,
+                                               reported_at, due_at, closed_at)
+            SELECT 'deleted', -1, id, geom, grid_id, category_code, status, reported_at, due_at, closed_at
+              FROM old_rows;
+            RETURN NULL;
+        END IF;
         kind := 'deleted';
         rows_source := 'SELECT * FROM old_rows';
         delta_source := 'SELECT -1 AS sign, o.* FROM old_rows o';
-        queued := format('SELECT %L, -1, %s FROM old_rows', kind, state);
     ELSE
+        SELECT count(*) INTO changed FROM new_rows;
+        IF changed <= tiles.bulk_threshold() THEN
+            -- Every updated row is logged; only rows whose counted state changed move counts.
+            INSERT INTO tiles.pending_changes (kind, sign, incident_id, geom, grid_id, category_code, status,
+                                               reported_at, due_at, closed_at)
+            SELECT q.*
+              FROM old_rows o JOIN new_rows n USING (id),
+                   LATERAL (SELECT (o.geom, o.grid_id, o.category_code, o.status, o.reported_at, o.due_at,
+                                    o.closed_at)
+                                   IS DISTINCT FROM
+                                   (n.geom, n.grid_id, n.category_code, n.status, n.reported_at, n.due_at,
+                                    n.closed_at) AS moved) AS m,
+                   LATERAL (SELECT NULL, -1, o.id, o.geom, o.grid_id, o.category_code, o.status, o.reported_at,
+                                   o.due_at, o.closed_at
+                             WHERE m.moved
+                            UNION ALL
+                            SELECT 'changed', CASE WHEN m.moved THEN 1 ELSE 0 END, n.id, n.geom, n.grid_id,
+                                   n.category_code, n.status, n.reported_at, n.due_at, n.closed_at) AS q;
+            RETURN NULL;
+        END IF;
         kind := 'changed';
         rows_source := 'SELECT * FROM new_rows';
         delta_source := format(
@@ -210,23 +245,8 @@ BEGIN
              UNION ALL
              SELECT 1 AS sign, n.* FROM new_rows n JOIN old_rows o USING (id) WHERE %1$s',
             changed_rows);
-        queued := format(
-            'SELECT NULL, -1, o.id, o.geom, o.grid_id, o.category_code, o.status, o.reported_at, o.due_at,
-                    o.closed_at
-               FROM old_rows o JOIN new_rows n USING (id) WHERE %1$s
-             UNION ALL
-             SELECT %2$L, CASE WHEN %1$s THEN 1 ELSE 0 END, n.id, n.geom, n.grid_id, n.category_code,
-                    n.status, n.reported_at, n.due_at, n.closed_at
-               FROM new_rows n JOIN old_rows o USING (id)',
-            changed_rows, kind);
     END IF;
-    EXECUTE format('SELECT count(*) FROM (%s) s', rows_source) INTO changed;
     IF changed = 0 THEN
-        RETURN NULL;
-    END IF;
-    IF changed <= tiles.bulk_threshold() THEN
-        EXECUTE format('INSERT INTO tiles.pending_changes (kind, sign, incident_id, geom, grid_id, category_code,
-                                                           status, reported_at, due_at, closed_at) %s', queued);
         RETURN NULL;
     END IF;
     EXECUTE tiles.incident_delta_sql(delta_source);
