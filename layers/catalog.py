@@ -15,6 +15,12 @@ STAFF = ("inspector", "operator", "department", "leader", "admin")
 FILTERS = ("category", "status", "period")
 # Grid levels shown by the grid-polygon layers, by zoom (tiles.grid_level in SQL).
 GRID_LEVEL_ZOOMS = {"township": (5, 9), "village": (10, 12), "grid": (13, 18)}
+# The H3 resolution of the heatmap's hexagons by zoom (tiles.density_resolution in SQL), the
+# finest one stored (tiles.h3_finest: an incident counts in the ancestors of its cell there) and
+# the finest one a status or period filter draws (tiles.h3_detail_finest).
+DENSITY_FINEST = 10
+DENSITY_RESOLUTIONS = dict(zip(range(5, 19), (3, 4, 4, 5, 6, 7, 7, 8, 9, 9, 10, 10, 10, 10), strict=True))
+DENSITY_DETAIL_FINEST = 7
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ class Layer:
     # with the clock (overdue, days since patrol, age of an incident). None = until invalidated.
     max_age: int | None = None
     # Which cached tiles a change drops: "incident_point" (the tile holding the changed
-    # incident), "incident_grids" (tiles crossing the polygons of its grid and ancestors),
+    # incident), "incident_hexagon" (the tiles crossing the heatmap hexagon holding it),
+    # "incident_grids" (tiles crossing the polygons of its grid and ancestors),
     # "patrol_grids" (tiles crossing a patrolled grid), "grid_table" (any change to grids).
     changes_with: tuple[str, ...] = field(default_factory=tuple)
 
@@ -118,17 +125,22 @@ LAYERS: dict[str, Layer] = {
             name="incident_density",
             title_zh="事件热力",
             title_en="Incident density",
-            description="Heatmap squares (16 x 16 per tile) with the total and a count per category code.",
+            description=(
+                "Heatmap of H3 hexagons (resolution 3 at zoom 5 to 10 from zoom 15; at most 7 when "
+                "filtered by status or period) with the total and a count per category code. "
+                "The feature id is the H3 index."
+            ),
             geometry="polygon",
             minzoom=5,
             maxzoom=18,
             fields={
-                "count": Field("Number", "incidents in the square"),
+                "h3": Field("String", "the H3 cell index (hexadecimal)"),
+                "count": Field("Number", "incidents in the hexagon"),
                 "<category>": Field("Number", "incidents of that category code (only the ones present)"),
             },
             roles=ROLES,
             filters=FILTERS,
-            changes_with=("incident_point",),
+            changes_with=("incident_hexagon",),
         ),
         Layer(
             name="coverage",

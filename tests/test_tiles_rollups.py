@@ -11,6 +11,8 @@ from server.tiles.changes import fold_pending
 ROLLUPS = (
     "incident_cells",
     "incident_cells_detail",
+    "density_cells",
+    "density_cells_detail",
     "grid_stats",
     "grid_close_times",
     "grid_open_due",

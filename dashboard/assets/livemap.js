@@ -174,9 +174,12 @@
     }
     const z = Math.max(TILE_ZOOMS[0], Math.min(TILE_ZOOMS[1], Math.floor(map.getZoom())));
     const pointTiles = new Map();
+    const densityTiles = new Map();
     const gridTiles = new Map();
+    let bulk = false;
     for (const event of events) {
       if (event.kind === "bulk") {
+        bulk = true;
         if (event.bbox) {
           addTilesOfBox(pointTiles, event.bbox, z);
           addTilesOfBox(gridTiles, event.bbox, z);
@@ -187,12 +190,23 @@
       if (tile) {
         addTile(pointTiles, tile);
       }
+      // A heatmap hexagon may cross into the neighbouring tiles.
+      for (const text of event.density_tiles || []) {
+        if (text.startsWith(z + "/")) {
+          addTile(densityTiles, text);
+        }
+      }
       if (event.grids_bbox) {
         addTilesOfBox(gridTiles, event.grids_bbox, z);
       }
     }
     refresh("incidents", pointTiles);
-    refresh("density", pointTiles);
+    if (bulk && map.getSource("density")) {
+      // Hexagons reach beyond a bulk change's bbox by up to their size: reload the heatmap.
+      map.getSource("density").setTiles(map.getSource("density").tiles);
+    } else {
+      refresh("density", densityTiles);
+    }
     refresh("grids", gridTiles);
     if (!live.dashReady) {
       return;  // Dash reads the counters itself when it renders the page

@@ -21,7 +21,14 @@ from psycopg.rows import dict_row, tuple_row
 
 from layers.catalog import GRID_LEVEL_ZOOMS, LAYERS
 from server.tiles.cache import TileCache
-from server.tiles.geo import bbox_touches_tile, point_tiles
+from server.tiles.geo import (
+    ANNOUNCED_ZOOMS,
+    announced_density_tiles,
+    bbox_touches_tile,
+    density_tiles,
+    hexagon_margin,
+    point_tiles,
+)
 
 log = logging.getLogger(__name__)
 CHANNEL = "gridwatch_changes"
@@ -116,6 +123,7 @@ def event_document(row: dict, grid_boxes: GridBoxes) -> dict:
         lon=row["lon"],
         lat=row["lat"],
         tiles=point_tiles(row["lon"], row["lat"]),
+        density_tiles=announced_density_tiles(row["lon"], row["lat"]),
         grids_bbox=list(township) if township else None,
     )
     return document
@@ -125,11 +133,33 @@ def _incident_matcher(rows: list[dict], grid_boxes: GridBoxes) -> Callable[[Hash
     """A predicate over cache keys (names, z, x, y, filters, role) for the tiles these events touch."""
     bulk_boxes = [tuple(r["bbox"]) for r in rows if r["kind"] == "bulk" and r["bbox"]]
     points = [(r["lon"], r["lat"], r["grid_ids"] or []) for r in rows if r["kind"] != "bulk"]
+    hexagon_tiles: dict[bool, set[tuple[int, int, int]]] = {}
+
+    def hexagon_tiles_touched(filtered: bool) -> set[tuple[int, int, int]]:
+        # Worked out on the first cached heatmap tile only: most folds meet none.
+        if filtered not in hexagon_tiles:
+            hexagon_tiles[filtered] = {
+                (z, x, y)
+                for lon, lat, _ in points
+                for z in ANNOUNCED_ZOOMS
+                for x, y in density_tiles(lon, lat, z, filtered=filtered)
+            }
+        return hexagon_tiles[filtered]
 
     def matches(key: Hashable) -> bool:
-        names, z, x, y = key[0], key[1], key[2], key[3]
+        names, z, x, y, filters = key[0], key[1], key[2], key[3], key[4]
         for name in names:
             changes = LAYERS[name].changes_with
+            if "incident_hexagon" in changes:
+                # Filtered by status or period, the heatmap draws coarser hexagons.
+                filtered = "status=" in filters or "period=" in filters
+                if (z, x, y) in hexagon_tiles_touched(filtered):
+                    return True
+                if any(
+                    bbox_touches_tile(box, z, x, y, hexagon_margin(z, max(abs(box[1]), abs(box[3]))))
+                    for box in bulk_boxes
+                ):
+                    return True
             if "incident_point" in changes:
                 if any(
                     bbox_touches_tile((lon, lat, lon, lat), z, x, y, POINT_MARGIN) for lon, lat, _ in points
@@ -177,6 +207,9 @@ class EventHub:
     def unsubscribe(self, subscriber: queue.Queue) -> None:
         with self._lock:
             self._subscribers.discard(subscriber)
+
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
 
     def publish(self, documents: list[dict]) -> None:
         with self._lock:
@@ -242,7 +275,8 @@ class ChangeListener:
             rows = events_between(conn, first=message["first"], last=message["last"])
             self.cache.invalidate(_incident_matcher(rows, self.grid_boxes))
             self.applied_event_id = max(self.applied_event_id, message["last"])
-            self.hub.publish([event_document(row, self.grid_boxes) for row in rows])
+            if self.hub.has_subscribers():
+                self.hub.publish([event_document(row, self.grid_boxes) for row in rows])
         elif kind == "patrols":
             grid_ids = message.get("grid_ids")
             boxes = None if grid_ids is None else self.grid_boxes.boxes(grid_ids)

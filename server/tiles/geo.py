@@ -1,8 +1,15 @@
-"""Web Mercator tile arithmetic (the slippy-map scheme of ST_TileEnvelope), in plain Python."""
+"""Web Mercator tile arithmetic (the slippy-map scheme of ST_TileEnvelope), and which tiles an
+incident's heatmap hexagon crosses."""
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+
+import shapely
+from h3.api import basic_int as h3
+
+from layers.catalog import DENSITY_DETAIL_FINEST, DENSITY_FINEST, DENSITY_RESOLUTIONS
 
 # The zooms a changed incident is announced for (the layers' zoom range).
 ANNOUNCED_ZOOMS = range(5, 19)
@@ -42,4 +49,53 @@ def point_tiles(lon: float, lat: float) -> list[str]:
     for z in ANNOUNCED_ZOOMS:
         fx, fy = tile_fraction(lon, lat, z)
         tiles.append(f"{z}/{math.floor(fx)}/{math.floor(fy)}")
+    return tiles
+
+
+def density_resolution(z: int, *, filtered: bool) -> int:
+    """The H3 resolution a heatmap tile at zoom z draws (tiles.incident_density in SQL)."""
+    res = DENSITY_RESOLUTIONS[max(5, min(18, z))]
+    return min(res, DENSITY_DETAIL_FINEST) if filtered else res
+
+
+@lru_cache(maxsize=4096)
+def hexagon_tiles(cell: int, z: int) -> frozenset[tuple[int, int]]:
+    """The tiles (x, y) at zoom z that an H3 cell's outline crosses. The outline is drawn with
+    straight edges in Web Mercator (ST_Transform of its corners), as it is here."""
+    corners = [tile_fraction(lon, lat, z) for lat, lon in h3.cell_to_boundary(cell)]
+    last = 2**z - 1
+    xs, ys = (
+        range(max(0, math.floor(min(axis))), min(last, math.floor(max(axis))) + 1)
+        for axis in zip(*corners, strict=True)
+    )
+    if len(xs) == 1 and len(ys) == 1:
+        return frozenset({(xs[0], ys[0])})
+    hexagon = shapely.Polygon(corners)
+    return frozenset((x, y) for x in xs for y in ys if shapely.box(x, y, x + 1, y + 1).intersects(hexagon))
+
+
+def density_cell(lon: float, lat: float, res: int) -> int:
+    """The heatmap hexagon at resolution res that counts a point: the ancestor of its finest cell
+    (as the rollups aggregate), which near an edge may differ from the cell holding the point."""
+    return h3.cell_to_parent(h3.latlng_to_cell(lat, lon, DENSITY_FINEST), res)
+
+
+def density_tiles(lon: float, lat: float, z: int, *, filtered: bool) -> frozenset[tuple[int, int]]:
+    """The heatmap tiles at zoom z whose hexagon counting the point changes with it."""
+    return hexagon_tiles(density_cell(lon, lat, density_resolution(z, filtered=filtered)), z)
+
+
+def hexagon_margin(z: int, lat: float) -> float:
+    """How far (in tile units at zoom z) a heatmap hexagon may reach beyond the points in it: twice
+    the mean edge of the larger (filtered) hexagon, for the size H3 cells vary by."""
+    radius_m = 2 * h3.average_hexagon_edge_length(density_resolution(z, filtered=True), unit="m")
+    return radius_m / math.cos(math.radians(lat)) / (2 * math.pi * 6378137.0 / 2**z)
+
+
+def announced_density_tiles(lon: float, lat: float) -> list[str]:
+    """Every heatmap tile (plain or filtered) a change at the point touches, as ``z/x/y``."""
+    tiles = []
+    for z in ANNOUNCED_ZOOMS:
+        touched = density_tiles(lon, lat, z, filtered=False) | density_tiles(lon, lat, z, filtered=True)
+        tiles.extend(f"{z}/{x}/{y}" for x, y in sorted(touched))
     return tiles
