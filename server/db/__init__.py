@@ -45,7 +45,6 @@ class Database:
         except (PoolTimeout, psycopg.OperationalError) as error:
             raise DatabaseUnavailable("the database is unreachable") from error
 
-
     @contextmanager
     def autocommit_connection(self, timeout: float = 5.0) -> Iterator[psycopg.Connection]:
         """A pooled connection without a transaction, for a lookup that needs none (each
