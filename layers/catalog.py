@@ -15,6 +15,8 @@ STAFF = ("inspector", "operator", "department", "leader", "admin")
 FILTERS = ("category", "status", "period")
 # Grid levels shown by the grid-polygon layers, by zoom (tiles.grid_level in SQL).
 GRID_LEVEL_ZOOMS = {"township": (5, 9), "village": (10, 12), "grid": (13, 18)}
+# The coverage layer: townships with their gaps counted when zoomed out, each grid from zoom 10.
+COVERAGE_LEVEL_ZOOMS = {"township": (5, 9), "grid": (10, 18)}
 # The H3 resolution of the heatmap's hexagons by zoom (tiles.density_resolution in SQL), the
 # finest one stored (tiles.h3_finest: an incident counts in the ancestors of its cell there) and
 # the finest one a status or period filter draws (tiles.h3_detail_finest).
@@ -49,7 +51,8 @@ class Layer:
     # Which cached tiles a change drops: "incident_point" (the tile holding the changed
     # incident), "incident_hexagon" (the tiles crossing the heatmap hexagon holding it),
     # "incident_grids" (tiles crossing the polygons of its grid and ancestors),
-    # "patrol_grids" (tiles crossing a patrolled grid), "grid_table" (any change to grids).
+    # "patrol_grids" (tiles crossing a patrolled grid, or its township where the layer draws
+    # townships), "grid_table" (any change to grids).
     changes_with: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -146,15 +149,28 @@ LAYERS: dict[str, Layer] = {
             name="coverage",
             title_zh="巡查覆盖",
             title_en="Patrol coverage",
-            description="Grids by days since their last patrol visit, and grids without a member.",
+            description=(
+                "Grids by days since their last patrol visit, and grids without a member (from zoom 10); "
+                "townships with their grids, grids without a member and grids not patrolled for 7 days "
+                "(zoom 5-9)."
+            ),
             geometry="polygon",
-            minzoom=10,
+            minzoom=5,
             maxzoom=18,
             fields={
-                "code": Field("String", "grid code"),
+                "code": Field("String", "grid or township code"),
                 "name": Field("String", "Chinese name"),
-                "has_member": Field("Boolean", "a grid member is assigned"),
-                "days_since_patrol": Field("Number", "whole days since the last patrol; absent when never"),
+                "has_member": Field("Boolean", "a grid member is assigned (grids only)"),
+                "days_since_patrol": Field(
+                    "Number",
+                    "whole days since the last patrol; for a township the longest among its grids; "
+                    "absent when never (for a township: when one of its grids never was)",
+                ),
+                "grids": Field("Number", "grids in the township (townships only)"),
+                "without_member": Field("Number", "grids without a member (townships only)"),
+                "not_patrolled_7d": Field(
+                    "Number", "grids not patrolled for 7 days or never (townships only)"
+                ),
             },
             roles=("inspector", "operator", "leader", "admin"),
             max_age=600,

@@ -19,7 +19,7 @@ from datetime import timedelta
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-from layers.catalog import GRID_LEVEL_ZOOMS, LAYERS
+from layers.catalog import COVERAGE_LEVEL_ZOOMS, GRID_LEVEL_ZOOMS, LAYERS
 from server.tiles.cache import TileCache
 from server.tiles.geo import (
     ANNOUNCED_ZOOMS,
@@ -43,9 +43,9 @@ FOLD_BATCH = 10_000
 BBox = tuple[float, float, float, float]
 
 
-def grid_level_at(z: int) -> str:
-    """The grid level the grid layers draw at zoom z (tiles.grid_level in SQL)."""
-    for level, (_, highest) in GRID_LEVEL_ZOOMS.items():
+def grid_level_at(z: int, levels: dict[str, tuple[int, int]] = GRID_LEVEL_ZOOMS) -> str:
+    """The grid level a layer draws at zoom z (tiles.grid_level in SQL for the grid layers)."""
+    for level, (_, highest) in levels.items():
         if z <= highest:
             return level
     return "grid"
@@ -56,13 +56,16 @@ class GridBoxes:
 
     def __init__(self) -> None:
         self._boxes: dict[int, tuple[str, BBox]] = {}
+        self._paths: dict[int, list[int]] = {}  # a grid and its ancestors
 
     def load(self, conn: psycopg.Connection) -> None:
         rows = conn.execute(
-            "SELECT id, level, ST_XMin(geom) AS w, ST_YMin(geom) AS s, ST_XMax(geom) AS e, ST_YMax(geom) AS n"
+            "SELECT id, level, string_to_array(ltree2text(path), '.')::integer[] AS path,"
+            " ST_XMin(geom) AS w, ST_YMin(geom) AS s, ST_XMax(geom) AS e, ST_YMax(geom) AS n"
             " FROM grids"
         ).fetchall()
         self._boxes = {r["id"]: (r["level"], (r["w"], r["s"], r["e"], r["n"])) for r in rows}
+        self._paths = {r["id"]: r["path"] for r in rows}
 
     def box_at_level(self, grid_ids: list[int], level: str) -> BBox | None:
         for grid_id in grid_ids:
@@ -73,6 +76,11 @@ class GridBoxes:
 
     def boxes(self, grid_ids: list[int]) -> list[BBox]:
         return [self._boxes[g][1] for g in grid_ids if g in self._boxes]
+
+    def ancestor_boxes(self, grid_ids: list[int], level: str) -> list[BBox]:
+        """The bbox of each grid's ancestor (or itself) at ``level``."""
+        found = (self.box_at_level(self._paths.get(g, [g]), level) for g in grid_ids)
+        return [box for box in found if box is not None]
 
 
 def events_between(conn: psycopg.Connection, *, first: int, last: int) -> list[dict]:
@@ -181,12 +189,17 @@ def _incident_matcher(rows: list[dict], grid_boxes: GridBoxes) -> Callable[[Hash
     return matches
 
 
-def _names_matcher(reason: str, boxes: list[BBox] | None) -> Callable[[Hashable], bool]:
+def _names_matcher(
+    reason: str, boxes: Callable[[int], list[BBox]] | None = None
+) -> Callable[[Hashable], bool]:
+    """A predicate over cache keys for the layers that change for ``reason``; with ``boxes``, only
+    their tiles crossing the polygons drawn at the key's zoom."""
+
     def matches(key: Hashable) -> bool:
         names, z, x, y = key[0], key[1], key[2], key[3]
         if not any(reason in LAYERS[name].changes_with for name in names):
             return False
-        return boxes is None or any(bbox_touches_tile(box, z, x, y, POLYGON_MARGIN) for box in boxes)
+        return boxes is None or any(bbox_touches_tile(box, z, x, y, POLYGON_MARGIN) for box in boxes(z))
 
     return matches
 
@@ -279,8 +292,16 @@ class ChangeListener:
                 self.hub.publish([event_document(row, self.grid_boxes) for row in rows])
         elif kind == "patrols":
             grid_ids = message.get("grid_ids")
-            boxes = None if grid_ids is None else self.grid_boxes.boxes(grid_ids)
-            self.cache.invalidate(_names_matcher("patrol_grids", boxes))
+            if grid_ids is None:
+                self.cache.invalidate(_names_matcher("patrol_grids"))
+            else:
+                # Zoomed out, coverage draws the patrolled grids' townships.
+                boxes = {
+                    level: self.grid_boxes.ancestor_boxes(grid_ids, level) for level in COVERAGE_LEVEL_ZOOMS
+                }
+                self.cache.invalidate(
+                    _names_matcher("patrol_grids", lambda z: boxes[grid_level_at(z, COVERAGE_LEVEL_ZOOMS)])
+                )
         elif kind == "grids":
             self.grid_boxes.load(conn)
-            self.cache.invalidate(_names_matcher("grid_table", None))
+            self.cache.invalidate(_names_matcher("grid_table"))
