@@ -180,6 +180,9 @@ def test_sse_announces_a_new_incident_within_two_seconds(app, database_url):
     assert event["kind"] == "created" and event["incident_id"] == incident_id
     z, x, y = tile_of(NEAR, 16)
     assert f"{z}/{x}/{y}" in event["tiles"]
+    # At zoom 16 the heatmap draws the incident's own resolution-10 hexagon, which holds it.
+    assert f"{z}/{x}/{y}" in event["density_tiles"]
+    assert {tile.split("/")[0] for tile in event["density_tiles"]} == {str(z) for z in range(5, 19)}
 
 
 def test_sse_resumes_after_last_event_id(app, database_url):

@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 
 from server.auth.users import set_password
 from server.clock import CLOCK_KEY
-from server.tiles.geo import tile_fraction
+from server.tiles.geo import density_cell, density_tiles, tile_fraction
 
 pytestmark = pytest.mark.browser
 
@@ -147,6 +147,50 @@ def test_an_incident_filed_through_the_api_appears_on_the_open_map(live_server, 
     page.mouse.click(box["x"] + x, box["y"] + y)
     expect(page.locator("#card-title")).to_have_text(f"事件 #{new_id}")
     expect(page.locator("#card-category")).to_have_text("安全隐患")
+
+
+def test_a_new_incident_refetches_the_heatmap_tiles_its_hexagon_crosses(live_server, page, database_url):
+    csrf = log_in(page, live_server, database_url, "operator1")
+    open_map(page, live_server)
+    with page.expect_response(lambda r: "/tiles/incident_density/" in r.url):
+        page.locator("#map-layers").get_by_text("热力图").click()
+    # A point whose zoom-12 hexagon (resolution 8) lies in two tiles.
+    z = 12
+    lon, lat = next(
+        (103.31 + step * 0.0005, 29.86)
+        for step in range(400)
+        if len(density_tiles(103.31 + step * 0.0005, 29.86, z, filtered=False)) > 1
+    )
+    jump_and_settle(page, lon, lat, z)
+    page.wait_for_function("() => gridwatchLive.map.areTilesLoaded()")
+    refetched = []
+    page.on(
+        "request", lambda request: "/tiles/incident_density/" in request.url and refetched.append(request.url)
+    )
+
+    response = page.request.post(
+        f"{live_server.url}/api/v1/incidents",
+        data={"lon": lon, "lat": lat, "category": "sanitation", "description": "垃圾堆放"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 201, response.text()
+
+    # The hexagon now counts the new incident in every tile it crosses.
+    # By its `h3` property: the 64-bit feature id loses precision in a JavaScript number.
+    cell = format(density_cell(lon, lat, 8), "x")
+    page.wait_for_function(
+        """(cell) => {
+            const pieces = gridwatchLive.map.querySourceFeatures("density", {sourceLayer: "incident_density"})
+                .filter((feature) => feature.properties.h3 === cell);
+            return pieces.length > 1 && pieces.every((feature) => feature.properties.count === 1);
+        }""",
+        arg=cell,
+        timeout=10_000,
+    )
+    touched = density_tiles(lon, lat, z, filtered=False) | density_tiles(lon, lat, z, filtered=True)
+    assert {url.split("/tiles/incident_density/")[1] for url in refetched} == {
+        f"{z}/{x}/{y}.mvt" for x, y in touched
+    }
 
 
 def test_operator_accepts_and_dispatches_from_the_card(live_server, page, database_url, screenshot):
