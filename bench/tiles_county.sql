@@ -41,3 +41,14 @@ SELECT vi.code || lpad(((c.row % 3) * 4 + (c.col % 4) + 1)::text, 3, '0'), 'grid
                               || lpad((c.vrow * 4 + c.vcol + 1)::text, 3, '0');
 
 DROP TABLE bench_cells;
+
+-- Patrols, for the coverage layer: each grid's member checks in at its centre on about nine days
+-- in ten of the last two years (about 1.4 million patrols); a grid in twenty has not been
+-- patrolled for the last month.
+INSERT INTO patrols (user_id, grid_id, started_at, ended_at, geom)
+SELECT g.member_id, g.id, d.day + interval '9 hours', d.day + interval '10 hours', ST_PointOnSurface(g.geom)
+  FROM grids g
+  CROSS JOIN LATERAL (SELECT date_trunc('day', now()) - n * interval '1 day' AS day
+                        FROM generate_series(1, 730) AS n
+                       WHERE random() < 0.9 AND (g.id % 20 <> 0 OR n > 30)) d
+ WHERE g.level = 'grid' AND g.member_id IS NOT NULL;
