@@ -60,8 +60,8 @@ def density_resolution(z: int, *, filtered: bool) -> int:
 
 @lru_cache(maxsize=4096)
 def hexagon_tiles(cell: int, z: int) -> frozenset[tuple[int, int]]:
-    """The tiles (x, y) at zoom z that an H3 cell's outline crosses. The outline is drawn with
-    straight edges in Web Mercator (ST_Transform of its corners), as it is here."""
+    """The tiles (x, y) at zoom z that an H3 cell's outline crosses. The tile function draws the
+    outline as its corners joined by straight edges in Web Mercator (tiles.h3_outlines), as here."""
     corners = [tile_fraction(lon, lat, z) for lat, lon in h3.cell_to_boundary(cell)]
     last = 2**z - 1
     xs, ys = (
