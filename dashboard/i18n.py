@@ -94,6 +94,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "legend.no_open": {"zh": "无在办事件", "en": "No open incidents"},
     "legend.open": {"zh": "有在办事件", "en": "Open incidents"},
     "legend.overdue": {"zh": "有超期事件", "en": "Overdue incidents"},
+    "legend.heatmap": {"zh": "热力图（每个六边形的事件数）", "en": "Heatmap (incidents per hexagon)"},
     "legend.cluster": {"zh": "事件数（缩小时聚合）", "en": "Incident count (zoomed out)"},
     "legend.overdue_point": {"zh": "红圈：已超期", "en": "Red ring: overdue"},
     "map.own_data": {"zh": "网格数据 © gridwatch", "en": "Grid data © gridwatch"},

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
 
-from dashboard.i18n import translate
+from dashboard.i18n import format_count, translate
 from dashboard.reference import name_in
 from layers.catalog import GRID_LEVEL_ZOOMS
 from server.coords import wgs84_to_gcj02
@@ -58,6 +59,8 @@ STATUS_RINGS = {
     "rejected": "#bdbdbd",
 }
 OVERDUE_RED = "#e00000"
+# Heatmap colour by incidents per hexagon, interpolated between these counts (style and legend).
+DENSITY_STOPS = ((1, "#fee8c8"), (20, "#fdbb84"), (200, "#e34a33"), (2000, "#7f0000"))
 LABEL_SIZES = {"township": 14, "village": 12, "grid": 11}
 WORLD_PIXELS = 512  # MapLibre's world size at zoom 0
 
@@ -184,14 +187,7 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
                     "interpolate",
                     ["linear"],
                     ["get", "count"],
-                    1,
-                    "#fee8c8",
-                    20,
-                    "#fdbb84",
-                    200,
-                    "#e34a33",
-                    2000,
-                    "#7f0000",
+                    *chain.from_iterable(DENSITY_STOPS),
                 ],
                 "fill-opacity": 0.65,
                 "fill-translate": translate_by,
@@ -287,8 +283,12 @@ def build_style(*, language: str, basemap: Basemap | None, centre: tuple[float, 
 
 
 def legend(language: str, categories: list[dict]) -> dict:
-    """What the legend lists, in the language: grid colours and category colours."""
+    """What the legend lists, in the language: grid, category and heatmap colours."""
     return {
+        "heatmap": [
+            *({"colour": c, "label": format_count(n, language)} for n, c in DENSITY_STOPS[:-1]),
+            {"colour": DENSITY_STOPS[-1][1], "label": format_count(DENSITY_STOPS[-1][0], language) + "+"},
+        ],
         "grids": [
             {"colour": "#e3efe0", "label": translate("legend.no_open", language)},
             {"colour": "#f7c873", "label": translate("legend.open", language)},

@@ -3,7 +3,8 @@ grids, 60,000 incidents) as ``gridwatch serve`` shows it to the demo operator in
 Chromium:
 
 - ``docs/screenshots/dashboard-map-zh.png`` and ``dashboard-map-en.png``: the live map of the county;
-- ``docs/screenshots/dashboard-incident-card.png``: the card of an open case, zoomed in on it.
+- ``docs/screenshots/dashboard-incident-card.png``: the card of an open case, zoomed in on it;
+- ``docs/screenshots/dashboard-heatmap-zh.png``: the heatmap (H3 hexagons) of the county.
 
 The demo lives in its own database (``gridwatch_screenshots`` in the local cluster of
 ``gridwatch db up``, loaded once), never in the one ``make run`` serves.
@@ -95,6 +96,15 @@ def take(base: str, incident_id: int, out: Path) -> list[Path]:
             path = out / f"{name}.png"
             page.screenshot(path=path)
             written.append(path)
+        # The heatmap: H3 hexagons coloured by incident count.
+        open_map(page, base, "?lang=zh")
+        with page.expect_response(lambda response: "/tiles/incident_density/" in response.url):
+            page.locator("#map-layers").get_by_text("热力图").click()
+        page.wait_for_function("() => gridwatchLive.map.areTilesLoaded() && gridwatchLive.map.loaded()")
+        page.wait_for_timeout(500)
+        path = out / "dashboard-heatmap-zh.png"
+        page.screenshot(path=path)
+        written.append(path)
         browser.close()
     return written
 

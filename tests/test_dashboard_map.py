@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from dashboard.filters import Period, resolve_period
 from dashboard.i18n import format_count, format_duration, format_time
-from dashboard.mapstyle import Basemap, build_style, count_text, gcj02_shift, gcj02_translate
+from dashboard.mapstyle import Basemap, build_style, count_text, gcj02_shift, gcj02_translate, legend
 from server.settings import Settings
 
 HONGYA = (103.37, 29.70)
@@ -49,6 +49,15 @@ def test_without_a_basemap_the_map_draws_gridwatchs_own_outlines_and_names():
     assert "glyphs" not in style
     assert style["sources"]["grids"]["attribution"] == "网格数据 © gridwatch"
     assert layer(style, "grid-fill")["paint"]["fill-translate"] == [0, 0]
+
+
+def test_the_legend_shows_the_heatmap_colours_the_style_draws():
+    style = build_style(language="en", basemap=None, centre=HONGYA, labels=LABELS)
+    fill = layer(style, "density")["paint"]["fill-color"]
+    stops = list(zip(fill[3::2], fill[4::2], strict=True))
+    entries = legend("en", [])["heatmap"]
+    assert [entry["colour"] for entry in entries] == [colour for _, colour in stops]
+    assert [entry["label"] for entry in entries] == ["1", "20", "200", "2,000+"]
 
 
 def test_a_configured_basemap_lies_under_everything():

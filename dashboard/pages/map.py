@@ -58,6 +58,15 @@ def _legend(language: str, categories: list[dict]):
             html.Summary(translate("legend.heading", language)),
             html.H5(translate("layer.grids", language)),
             html.Ul(swatches(entries["grids"], "square")),
+            # Shown while the heatmap is (a callback below follows the layer switches).
+            html.Div(
+                [
+                    html.H5(translate("legend.heatmap", language)),
+                    html.Ul(swatches(entries["heatmap"], "hexagon")),
+                ],
+                id="legend-heatmap",
+                hidden="heatmap" not in mapstyle.DEFAULT_SWITCHES,
+            ),
             html.H5(translate("layer.incidents", language)),
             html.Ul(
                 [
@@ -164,6 +173,12 @@ clientside_callback(
     Input("filter-category", "value"),
     Input("filter-period", "value"),
     Input("map-status", "value"),
+    Input("map-layers", "value"),
+)
+
+clientside_callback(
+    "(layers) => !(layers || []).includes('heatmap')",
+    Output("legend-heatmap", "hidden"),
     Input("map-layers", "value"),
 )
 

@@ -100,14 +100,16 @@ def test_operator_sees_the_live_map_with_tiles_and_counters(live_server, page, d
     expect(page.locator("#counter-open")).to_have_text("8")
     assert not any("/tiles/grids/" in r.url and "category" in r.url for r in tiles)
 
-    # The heatmap switch adds the density layer, with the same filter.
+    # The heatmap switch adds the density layer, with the same filter, and its legend.
     assert not any("/tiles/incident_density/" in r.url for r in tiles)
+    expect(page.locator("#legend-heatmap")).to_be_hidden()
     with page.expect_response(
         lambda r: "/tiles/incident_density/" in r.url and r.url.endswith("?category=sanitation")
     ) as density:
         page.locator("#map-layers").get_by_text("热力图").click()
     assert density.value.status in {200, 204}
     page.wait_for_function("() => gridwatchLive.map.getLayoutProperty('density', 'visibility') === 'visible'")
+    expect(page.locator("#legend-heatmap")).to_contain_text("热力图（每个六边形的事件数）")
 
 
 def test_an_incident_filed_through_the_api_appears_on_the_open_map(live_server, page, database_url):
