@@ -21,7 +21,7 @@ from tiles_support import (
     wait_for_event,
 )
 
-from layers.catalog import DENSITY_DETAIL_FINEST, DENSITY_RESOLUTIONS
+from layers.catalog import DENSITY_DETAIL_FINEST, DENSITY_FINEST, DENSITY_RESOLUTIONS
 from server.tiles.geo import density_tiles, hexagon_tiles, tile_fraction
 
 EXTENT = 4096
@@ -49,6 +49,16 @@ def expected_hexagons(rows, res: int, z: int, x: int, y: int) -> dict[int, Count
         if (x, y) in hexagon_tiles(cell, z):
             cells.setdefault(cell, Counter())[category] += 1
     return cells
+
+
+def test_sql_and_python_agree_on_the_resolution_of_every_zoom(database_url):
+    with psycopg.connect(database_url) as conn:
+        in_sql = dict(
+            conn.execute("SELECT z, tiles.density_resolution(z) FROM generate_series(5, 18) AS z").fetchall()
+        )
+        finest, detail = conn.execute("SELECT tiles.h3_finest(), tiles.h3_detail_finest()").fetchone()
+    assert in_sql == DENSITY_RESOLUTIONS
+    assert (finest, detail) == (DENSITY_FINEST, DENSITY_DETAIL_FINEST)
 
 
 @pytest.mark.parametrize("z", [5, 8, 10, 12, 13, 15, 17])

@@ -141,18 +141,18 @@ def _incident_matcher(rows: list[dict], grid_boxes: GridBoxes) -> Callable[[Hash
     """A predicate over cache keys (names, z, x, y, filters, role) for the tiles these events touch."""
     bulk_boxes = [tuple(r["bbox"]) for r in rows if r["kind"] == "bulk" and r["bbox"]]
     points = [(r["lon"], r["lat"], r["grid_ids"] or []) for r in rows if r["kind"] != "bulk"]
-    hexagon_tiles: dict[bool, set[tuple[int, int, int]]] = {}
+    touched_by_filter: dict[bool, set[tuple[int, int, int]]] = {}
 
     def hexagon_tiles_touched(filtered: bool) -> set[tuple[int, int, int]]:
         # Worked out on the first cached heatmap tile only: most folds meet none.
-        if filtered not in hexagon_tiles:
-            hexagon_tiles[filtered] = {
+        if filtered not in touched_by_filter:
+            touched_by_filter[filtered] = {
                 (z, x, y)
                 for lon, lat, _ in points
                 for z in ANNOUNCED_ZOOMS
                 for x, y in density_tiles(lon, lat, z, filtered=filtered)
             }
-        return hexagon_tiles[filtered]
+        return touched_by_filter[filtered]
 
     def matches(key: Hashable) -> bool:
         names, z, x, y, filters = key[0], key[1], key[2], key[3], key[4]
