@@ -19,6 +19,7 @@ from server import clock
 from server.auth import User, current_user
 from server.db import get_db
 from server.errors import GridwatchError
+from server.feed.urls import feed_url
 from server.incidents.workflow import STATUSES
 
 CONFIG_PATH = "/dashboard/map/config"
@@ -73,6 +74,8 @@ def map_config(conn, *, language: str, user: User, incident: str | None) -> dict
         "categoryLabels": {row["code"]: reference.name_in(row, language) for row in categories},
         "statusLabels": {status: translate(f"status.{status}", language) for status in STATUSES},
         "focus": focus(conn, user=user, incident=incident),
+        # The change feed runs on its own port (server/feed), or behind the proxy's same path.
+        "events": feed_url(settings, host=request.host, scheme=request.scheme),
     }
 
 

@@ -1,8 +1,10 @@
 """The map-layer catalog: one definition per layer, read by the tile server, TileJSON and docs.
 
 Each layer is built by one SQL function ``tiles.<name>`` (sql/0020_tiles.sql) with one
-signature: ``(z, x, y, category text[], status text[], period_start date, period_end date, role)``.
-Roles: the five user roles of ``users.role`` plus ``public`` for an anonymous caller.
+signature: ``(z, x, y, category text[], status text[], period_start date, period_end date, role)``;
+a ``scoped`` layer takes the viewer's scope too (``scope_grids integer[], scope_department integer``,
+server/auth/scope.py). Roles: the five user roles of ``users.role`` plus ``public`` for an
+anonymous caller.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Layer:
     # "patrol_grids" (tiles crossing a patrolled grid, or its township where the layer draws
     # townships), "grid_table" (any change to grids).
     changes_with: tuple[str, ...] = field(default_factory=tuple)
+    # Lists incidents one by one: its points hold only what the viewer's scope lets them read.
+    scoped: bool = False
 
     @property
     def function(self) -> str:
@@ -123,6 +127,7 @@ LAYERS: dict[str, Layer] = {
             filters=FILTERS,
             max_age=60,
             changes_with=("incident_point",),
+            scoped=True,
         ),
         Layer(
             name="incident_density",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -297,13 +300,37 @@ def tiles_prune_changes(settings: Settings, days: int) -> None:
 @click.option("--host", default=None, help="Default: GRIDWATCH_HOST or 127.0.0.1.")
 @click.option("--port", default=None, type=int, help="Default: GRIDWATCH_PORT or 8000.")
 @click.option("--workers", default=None, type=int, help="Default: GRIDWATCH_WORKERS or 2.")
+@click.option("--events-port", default=None, type=int, help="The change feed's port. Default: PORT + 1.")
+@click.option(
+    "--only",
+    type=click.Choice(["api", "feed"]),
+    default=None,
+    help="Run one of the two servers (e.g. one systemd unit each); default both.",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the API, tiles and dashboard with gunicorn."""
-    bind = f"{host or settings.host}:{port or settings.port}"
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [
-        str(gunicorn),
+def serve(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    events_port: int | None,
+    only: str | None,
+) -> None:
+    """Serve the API, tiles and dashboard with gunicorn, and the change feed beside it (an
+    asyncio server of its own: an open stream costs it memory, not a worker thread)."""
+    host = host or settings.host
+    settings = settings.model_copy(
+        update={"port": port or settings.port, "events_port": events_port or settings.events_port}
+    )
+    if only == "feed":
+        from server.feed.app import serve_feed
+
+        click.echo(f"change feed on http://{host}:{settings.feed_port}/api/v1/events")
+        serve_feed(settings, host=host, port=settings.feed_port)
+        return
+    bind = f"{host}:{settings.port}"
+    gunicorn = [
+        str(Path(sys.executable).with_name("gunicorn")),
         "server.app:create_app()",
         "--config",
         "python:server.gunicorn_conf",
@@ -320,8 +347,39 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int |
         "--access-logfile",
         "-",
     ]
+    # The workers redirect /api/v1/events to the feed: they must know its port.
+    os.environ["GRIDWATCH_EVENTS_PORT"] = str(settings.feed_port)
     click.echo(f"serving on http://{bind}")
-    os.execv(args[0], args)
+    if only == "api":
+        os.execv(gunicorn[0], gunicorn)
+    feed = [sys.executable, "-m", "server.cli", "serve", "--only", "feed", "--host", host]
+    sys.exit(supervise([feed, gunicorn]))
+
+
+def supervise(commands: list[list[str]]) -> int:
+    """Run the commands side by side until one ends or SIGTERM/SIGINT comes, then stop them all.
+    Returns 0 after a signal, else the status of the one that ended (1 if it was 0)."""
+    children = [subprocess.Popen(command) for command in commands]
+    signalled: list[int] = []
+
+    def terminate(signum: int) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    def on_signal(signum: int, _frame) -> None:
+        signalled.append(signum)
+        terminate(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not signalled and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    ended = next((child.returncode for child in children if child.returncode is not None), None)
+    terminate(signal.SIGTERM)
+    for child in children:
+        child.wait()
+    return 0 if signalled else (ended or 1)
 
 
 @main.command()
@@ -333,3 +391,7 @@ def run(ctx: click.Context) -> None:
     ctx.invoke(db_migrate)
     ctx.invoke(demo_load, if_empty=True)
     ctx.invoke(serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,21 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(2, ge=1)
 
+    # The change feed's own asyncio server (server/feed), beside the workers: an open stream
+    # costs it memory, not a thread. Its port defaults to `port` + 1. `events_url` is where
+    # browsers reach it when that is not http(s)://<this host>:<events_port>/api/v1/events,
+    # e.g. "/api/v1/events" behind a reverse proxy that routes that path to it (docs/operations).
+    events_port: int | None = Field(None, ge=1, le=65535)
+    events_url: str | None = Field(None, pattern=r"^(https?://|/)")
+    feed_streams_per_user: int = Field(32, ge=1)
+    feed_max_streams: int = Field(10_000, ge=1)
+    feed_heartbeat_s: float = Field(15.0, gt=0)
+    # Origins (scheme://host:port) besides this host's own that pages may open the feed from.
+    feed_allowed_origins: list[str] = []
+
     secret_key: str | None = None
+    # A login session ends this long after the last request that refreshed its cookie.
+    session_hours: float = Field(12.0, gt=0)
     default_language: str = Field("zh", pattern="^(zh|en)$")
     # The dashboard map's raster basemap: an XYZ template such as
     # "https://t0.tianditu.gov.cn/vec_w/wmts?...&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY" or the
@@ -38,6 +52,10 @@ class Settings(BaseSettings):
     basemap_crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     # The in-process vector tile cache of each worker process (server/tiles/cache.py).
     tile_cache_mb: int = Field(256, ge=1)
+
+    @property
+    def feed_port(self) -> int:
+        return self.events_port or self.port + 1
 
     @property
     def cluster_dir(self) -> Path:

@@ -1,10 +1,8 @@
-"""Tiles over real HTTP: GDAL reads a tile URL, cached tiles are dropped when an incident is filed
-(in one process and across two gunicorn workers), and the SSE feed announces new incidents."""
+"""Tiles over real HTTP: GDAL reads a tile URL, and cached tiles are dropped when an incident is
+filed (in one process and across two gunicorn workers). The change feed: tests/test_feed.py."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import subprocess
 import sys
@@ -152,58 +150,3 @@ def test_two_worker_processes_both_drop_the_tile(database_url, tmp_path: Path):
             latest_by[headers["X-Tile-Worker"]] = headers["ETag"]
             assert time.monotonic() < deadline, f"a worker kept the old tile: {latest_by}"
         assert set(latest_by.values()) == {new_etag}
-
-
-def _read_event(response: http.client.HTTPResponse) -> dict | None:
-    """The next `event: incident` of the stream (skipping comments and retry lines)."""
-    data = None
-    while True:
-        line = response.readline().decode()
-        if line.startswith("data: "):
-            data = json.loads(line[6:])
-        elif line == "\n" and data is not None:
-            return data
-
-
-def test_sse_announces_a_new_incident_within_two_seconds(app, database_url):
-    token = token_for(database_url, "operator1")
-    with live_server(app) as base:
-        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=2)
-        connection.request("GET", "/api/v1/events", headers=bearer(token))
-        response = connection.getresponse()
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/event-stream")
-        assert response.readline() == b"retry: 2000\n"
-        incident_id = file_incident(database_url, NEAR)
-        event = _read_event(response)  # the socket times out after 2 s
-        connection.close()
-    assert event["kind"] == "created" and event["incident_id"] == incident_id
-    z, x, y = tile_of(NEAR, 16)
-    assert f"{z}/{x}/{y}" in event["tiles"]
-    # At zoom 16 the heatmap draws the incident's own resolution-10 hexagon, which holds it.
-    assert f"{z}/{x}/{y}" in event["density_tiles"]
-    assert {tile.split("/")[0] for tile in event["density_tiles"]} == {str(z) for z in range(5, 19)}
-
-
-def test_sse_resumes_after_last_event_id(app, database_url):
-    token = token_for(database_url, "operator1")
-    resume_from = last_event_id(database_url)
-    first = file_incident(database_url, NEAR)
-    second = file_incident(database_url, FAR)
-    with live_server(app) as base:
-        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=5)
-        connection.request(
-            "GET", "/api/v1/events", headers={**bearer(token), "Last-Event-ID": str(resume_from)}
-        )
-        response = connection.getresponse()
-        received = [_read_event(response)["incident_id"], _read_event(response)["incident_id"]]
-        connection.close()
-    assert received == [first, second]
-
-
-def test_sse_refuses_anonymous_and_bad_last_event_id(client, database_url):
-    assert client.get("/api/v1/events").status_code == 401
-    operator = bearer(token_for(database_url, "operator1"))
-    response = client.get("/api/v1/events", headers={**operator, "Last-Event-ID": "abc"})
-    assert response.status_code == 400
-    assert response.json["error"]["field"] == "Last-Event-ID"

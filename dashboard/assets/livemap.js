@@ -218,8 +218,9 @@
     }
   }
 
-  function listen() {
-    const source = new EventSource("/api/v1/events");
+  function listen(url) {
+    // The feed answers on its own port (server/feed): the login cookie goes along by CORS.
+    const source = new EventSource(url, {withCredentials: true});
     source.addEventListener("incident", (message) => {
       live.pending.push(JSON.parse(message.data));
       if (live.timer === null) {
@@ -378,7 +379,7 @@
       applyOverdue();
       reportView();
     });
-    listen();
+    listen(config.events);
   }
 
   function drawWhenTilesAreIn(map) {

@@ -79,9 +79,12 @@ def _has_csrf_proof() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    settings = app.extensions["gridwatch.settings"]
+    # Set, not setdefault: Flask's defaults already hold these keys (no SameSite, 31 days).
+    # The change feed (server/feed) ends a stream when its session ends, by the same lifetime.
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_hours)
     from server.auth.views import blueprint
 
     app.register_blueprint(blueprint)

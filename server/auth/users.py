@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
+from psycopg import sql
 
 from server.auth.passwords import hash_password
 from server.errors import Conflict, InvalidInput, NotFound
@@ -23,6 +24,17 @@ class User:
     display_name: str
     role: str
     department_id: int | None
+    # An inspector's grids (server.auth.scope): those held as member, and those and every grid below.
+    held_grid_ids: tuple[int, ...] = ()
+    scope_grid_ids: tuple[int, ...] = ()
+
+
+# Read with every user lookup, so a request's scope costs no round trip of its own.
+_USER_GRIDS = sql.SQL("""
+    (SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}') FROM grids h
+      WHERE h.member_id = u.id AND u.role = 'inspector') AS held_grid_ids,
+    (SELECT coalesce(array_agg(DISTINCT d.id), '{}') FROM grids h JOIN grids d ON d.path <@ h.path
+      WHERE h.member_id = u.id AND u.role = 'inspector') AS scope_grid_ids""")
 
 
 def _user(row: dict | None) -> User | None:
@@ -34,12 +46,17 @@ def _user(row: dict | None) -> User | None:
         display_name=row["display_name"],
         role=row["role"],
         department_id=row["department_id"],
+        held_grid_ids=tuple(row.get("held_grid_ids") or ()),
+        scope_grid_ids=tuple(row.get("scope_grid_ids") or ()),
     )
 
 
 def get_user(conn: psycopg.Connection, *, user_id: int) -> User | None:
     row = conn.execute(
-        "SELECT id, username, display_name, role, department_id FROM users WHERE id = %s AND active",
+        sql.SQL(
+            "SELECT u.id, u.username, u.display_name, u.role, u.department_id, {grids}"
+            " FROM users u WHERE u.id = %s AND u.active"
+        ).format(grids=_USER_GRIDS),
         [user_id],
     ).fetchone()
     return _user(row)
@@ -48,8 +65,10 @@ def get_user(conn: psycopg.Connection, *, user_id: int) -> User | None:
 def find_login(conn: psycopg.Connection, *, username: str) -> tuple[User | None, str | None]:
     """The active user with this username (case-insensitive) and the stored password hash."""
     row = conn.execute(
-        """SELECT id, username, display_name, role, department_id, password_hash
-             FROM users WHERE lower(username) = lower(%s) AND active""",
+        sql.SQL(
+            """SELECT u.id, u.username, u.display_name, u.role, u.department_id, u.password_hash, {grids}
+                 FROM users u WHERE lower(u.username) = lower(%s) AND u.active"""
+        ).format(grids=_USER_GRIDS),
         [username],
     ).fetchone()
     return _user(row), row["password_hash"] if row else None
@@ -103,6 +122,7 @@ def create_user(
         ).fetchone()
         if assigned is None:
             raise NotFound(f"no grid with code {grid_code!r}", field="grid")
+        return get_user(conn, user_id=row["id"])  # now holding the grid
     return _user(row)
 
 
@@ -126,11 +146,19 @@ def issue_token(conn: psycopg.Connection, *, user_id: int, label: str = "") -> s
 
 def user_for_token(conn: psycopg.Connection, *, token: str, now: datetime) -> User | None:
     """The active user holding this unrevoked token, or None."""
+    found = token_user(conn, token=token, now=now)
+    return found[1] if found else None
+
+
+def token_user(conn: psycopg.Connection, *, token: str, now: datetime) -> tuple[int, User] | None:
+    """The token's id and the active user holding it, or None when it is unknown or revoked."""
     row = conn.execute(
-        """SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role,
-                  u.department_id
-             FROM api_tokens t JOIN users u ON u.id = t.user_id
-            WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND u.active""",
+        sql.SQL(
+            """SELECT t.id AS token_id, t.last_used_at, u.id, u.username, u.display_name, u.role,
+                      u.department_id, {grids}
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id
+                WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND u.active"""
+        ).format(grids=_USER_GRIDS),
         [_token_digest(token)],
     ).fetchone()
     if row is None:
@@ -138,7 +166,7 @@ def user_for_token(conn: psycopg.Connection, *, token: str, now: datetime) -> Us
     # Record use at most once a minute: a write per request would serialise an app's requests.
     if row["last_used_at"] is None or now - row["last_used_at"] > timedelta(minutes=1):
         conn.execute("UPDATE api_tokens SET last_used_at = %s WHERE id = %s", [now, row["token_id"]])
-    return _user(row)
+    return row["token_id"], _user(row)
 
 
 def list_tokens(conn: psycopg.Connection, *, user_id: int) -> list[dict]:

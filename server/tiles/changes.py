@@ -1,7 +1,8 @@
 """The change listener: one thread per worker process LISTENs on ``gridwatch_changes`` (sent by
-the triggers of sql/0020_tiles.sql and by the fold of queued rollup changes, sql/0021), drops
-exactly the cached tiles a change touched, and hands incident events to the live feed (SSE).
-Between notifications it folds the rollup changes that small writes queued.
+the triggers of sql/0020_tiles.sql and by the fold of queued rollup changes, sql/0021) and drops
+exactly the cached tiles a change touched. Between notifications it folds the rollup changes that
+small writes queued. The change feed (server/feed) announces the same events to browsers, as
+``event_document`` describes them.
 
 While the listener is not connected, the cache stores nothing and is emptied on every
 (re)connect, since notifications sent meanwhile are lost.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 from collections.abc import Callable, Hashable
 from datetime import timedelta
@@ -58,12 +58,17 @@ class GridBoxes:
         self._boxes: dict[int, tuple[str, BBox]] = {}
         self._paths: dict[int, list[int]] = {}  # a grid and its ancestors
 
+    SQL = (
+        "SELECT id, level, string_to_array(ltree2text(path), '.')::integer[] AS path,"
+        " ST_XMin(geom) AS w, ST_YMin(geom) AS s, ST_XMax(geom) AS e, ST_YMax(geom) AS n"
+        " FROM grids"
+    )
+
     def load(self, conn: psycopg.Connection) -> None:
-        rows = conn.execute(
-            "SELECT id, level, string_to_array(ltree2text(path), '.')::integer[] AS path,"
-            " ST_XMin(geom) AS w, ST_YMin(geom) AS s, ST_XMax(geom) AS e, ST_YMax(geom) AS n"
-            " FROM grids"
-        ).fetchall()
+        self.set_rows(conn.execute(self.SQL).fetchall())
+
+    def set_rows(self, rows: list[dict]) -> None:
+        """The rows of ``GridBoxes.SQL`` (the change feed reads them on its async connection)."""
         self._boxes = {r["id"]: (r["level"], (r["w"], r["s"], r["e"], r["n"])) for r in rows}
         self._paths = {r["id"]: r["path"] for r in rows}
 
@@ -83,20 +88,27 @@ class GridBoxes:
         return [box for box in found if box is not None]
 
 
+# The events of several notified id ranges, in id order: (firsts bigint[], lasts bigint[]).
+EVENTS_IN_RANGES_SQL = (
+    "SELECT e.id, e.at, e.kind, e.incident_id, e.status, e.lon, e.lat, e.grid_ids, e.bbox, e.count"
+    " FROM unnest(%s::bigint[], %s::bigint[]) AS r (first, last)"
+    " JOIN tiles.change_events e ON e.id BETWEEN r.first AND r.last ORDER BY e.id"
+)
+
+
 def events_between(conn: psycopg.Connection, *, first: int, last: int) -> list[dict]:
-    return conn.execute(
-        "SELECT id, at, kind, incident_id, status, lon, lat, grid_ids, bbox, count"
-        " FROM tiles.change_events WHERE id BETWEEN %s AND %s ORDER BY id",
-        [first, last],
-    ).fetchall()
+    return conn.execute(EVENTS_IN_RANGES_SQL, [[first], [last]]).fetchall()
+
+
+# The events after an id, in id order: (after, limit).
+EVENTS_AFTER_SQL = (
+    "SELECT e.id, e.at, e.kind, e.incident_id, e.status, e.lon, e.lat, e.grid_ids, e.bbox, e.count"
+    " FROM tiles.change_events e WHERE e.id > %s ORDER BY e.id LIMIT %s"
+)
 
 
 def events_after(conn: psycopg.Connection, *, after: int, limit: int) -> list[dict]:
-    return conn.execute(
-        "SELECT id, at, kind, incident_id, status, lon, lat, grid_ids, bbox, count"
-        " FROM tiles.change_events WHERE id > %s ORDER BY id LIMIT %s",
-        [after, limit],
-    ).fetchall()
+    return conn.execute(EVENTS_AFTER_SQL, [after, limit]).fetchall()
 
 
 def fold_pending(conn: psycopg.Connection) -> int:
@@ -204,42 +216,10 @@ def _names_matcher(
     return matches
 
 
-class EventHub:
-    """Fans incident events out to the connected SSE clients of this process."""
-
-    def __init__(self) -> None:
-        self._subscribers: set[queue.Queue] = set()
-        self._lock = threading.Lock()
-
-    def subscribe(self) -> queue.Queue:
-        subscriber: queue.Queue = queue.Queue(maxsize=10_000)
-        with self._lock:
-            self._subscribers.add(subscriber)
-        return subscriber
-
-    def unsubscribe(self, subscriber: queue.Queue) -> None:
-        with self._lock:
-            self._subscribers.discard(subscriber)
-
-    def has_subscribers(self) -> bool:
-        return bool(self._subscribers)
-
-    def publish(self, documents: list[dict]) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            for document in documents:
-                try:
-                    subscriber.put_nowait(document)
-                except queue.Full:  # a stalled client: it reconnects with Last-Event-ID
-                    break
-
-
 class ChangeListener:
-    def __init__(self, *, url: str, cache: TileCache, hub: EventHub, is_closed: Callable[[], bool]) -> None:
+    def __init__(self, *, url: str, cache: TileCache, is_closed: Callable[[], bool]) -> None:
         self.url = url
         self.cache = cache
-        self.hub = hub
         self.grid_boxes = GridBoxes()
         self.is_closed = is_closed
         self.ready = threading.Event()
@@ -288,8 +268,6 @@ class ChangeListener:
             rows = events_between(conn, first=message["first"], last=message["last"])
             self.cache.invalidate(_incident_matcher(rows, self.grid_boxes))
             self.applied_event_id = max(self.applied_event_id, message["last"])
-            if self.hub.has_subscribers():
-                self.hub.publish([event_document(row, self.grid_boxes) for row in rows])
         elif kind == "patrols":
             grid_ids = message.get("grid_ids")
             if grid_ids is None:

@@ -1,4 +1,4 @@
-"""The per-app tile state of one worker process: the cache, the change listener, the event hub."""
+"""The per-app tile state of one worker process: the cache and the change listener."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable
 from flask import Flask, current_app
 
 from server.tiles.cache import Entry, TileCache
-from server.tiles.changes import ChangeListener, EventHub
+from server.tiles.changes import ChangeListener
 
 EXTENSION_KEY = "gridwatch.tiles"
 
@@ -17,11 +17,8 @@ class TileService:
         settings = app.extensions["gridwatch.settings"]
         database = app.extensions["gridwatch.db"]
         self.cache = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
-        self.hub = EventHub()
         self.closed: Callable[[], bool] = lambda: database.pool.closed
-        self.listener = ChangeListener(
-            url=database.url, cache=self.cache, hub=self.hub, is_closed=self.closed
-        )
+        self.listener = ChangeListener(url=database.url, cache=self.cache, is_closed=self.closed)
 
     def tile(self, key: Hashable, build: Callable[[], bytes], max_age: int | None) -> tuple[Entry, bool]:
         # Started on first use, not at import or app creation: gunicorn forks workers after that.

@@ -1,33 +1,47 @@
-"""Tile endpoints (/tiles/...) and the live change feed (/api/v1/events). Thin: parsing in
+"""Tile endpoints (/tiles/...), and where the change feed is (/api/v1/events). Thin: parsing in
 params, SQL in the tiles schema, caching in cache, invalidation in changes."""
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import time
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 
 from layers.catalog import LAYERS, PUBLIC, Layer
+from server.auth import current_user
+from server.auth.scope import SEES_ALL, Scope, scope_of
 from server.db import get_db
-from server.errors import Forbidden, InvalidInput, Unauthorized
+from server.errors import Forbidden, Unauthorized
+from server.feed.urls import feed_url
 from server.tiles.build import build_tile
-from server.tiles.changes import event_document, events_after
 from server.tiles.params import parse_filters, parse_layers, parse_zxy
-from server.tiles.service import TileService, get_service
+from server.tiles.service import get_service
 
 blueprint = Blueprint("tiles", __name__)
-SSE_HEARTBEAT_S = 15.0
-SSE_BACKFILL_LIMIT = 1000
+
+
+def get_settings():
+    return current_app.extensions["gridwatch.settings"]
+
+
+def request_viewer() -> tuple[str, Scope]:
+    """The caller's role and scope (anonymous callers read only public layers)."""
+    user = current_user()
+    if user is None:
+        return PUBLIC, SEES_ALL
+    return user.role, scope_of(user)
 
 
 def request_role() -> str:
-    from server.auth import current_user  # the auth package is optional for the tile layer
+    return request_viewer()[0]
 
-    user = current_user()
-    return user.role if user is not None else PUBLIC
+
+def view_key(layers: tuple[Layer, ...], role: str, scope: Scope) -> tuple:
+    """What a tile's bytes depend on beside z/x/y and filters: the fields the role may read and,
+    where a layer lists incidents one by one, the scope. Never the user: an operator and a leader
+    read the same fields of everything, so they share one cached tile."""
+    fields = tuple(tuple(layer.fields_for(role)) for layer in layers)
+    return fields, scope.key if any(layer.scoped for layer in layers) else None
 
 
 def check_readable(layers: tuple[Layer, ...], role: str) -> None:
@@ -100,15 +114,24 @@ def tile(names: str, z: str, x: str, y: str):
     layers = parse_layers(names)
     zoom, column, row = parse_zxy(z, x, y)
     filters = parse_filters(request.args, layers)
-    role = request_role()
+    role, scope = request_viewer()
     check_readable(layers, role)
     service = get_service()
-    key = (tuple(layer.name for layer in layers), zoom, column, row, filters.canonical(), role)
+    key = (
+        tuple(layer.name for layer in layers),
+        zoom,
+        column,
+        row,
+        filters.canonical(),
+        view_key(layers, role, scope),
+    )
     max_ages = [layer.max_age for layer in layers if layer.max_age is not None]
 
     def build() -> bytes:
         with get_db().connection() as conn:
-            return build_tile(conn, layers=layers, z=zoom, x=column, y=row, filters=filters, role=role)
+            return build_tile(
+                conn, layers=layers, z=zoom, x=column, y=row, filters=filters, role=role, scope=scope
+            )
 
     entry, cached = service.tile(key, build, min(max_ages) if max_ages else None)
     headers = {
@@ -130,60 +153,10 @@ def tile(names: str, z: str, x: str, y: str):
     return Response(body, headers=headers, mimetype="application/vnd.mapbox-vector-tile")
 
 
-def _last_event_id() -> int | None:
-    text = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    if text is None:
-        return None
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
-    return int(text)
-
-
-def _sse(document: dict) -> str:
-    return f"id: {document['id']}\nevent: incident\ndata: {json.dumps(document, ensure_ascii=False)}\n\n"
-
-
 @blueprint.get("/api/v1/events")
 def events():
-    """Server-Sent Events: every created or changed incident with the tiles it touched."""
-    for name in request.args:
-        if name != "last_event_id":
-            raise InvalidInput(f"unknown parameter {name!r}", field=name)
-    last_id = _last_event_id()
-    role = request_role()
-    check_readable((LAYERS["incidents"],), role)
-    service = get_service()
-    service.listener.ensure_started()
-    subscriber = service.hub.subscribe()
-    backlog = []
-    if last_id is not None:
-        with get_db().connection() as conn:
-            rows = events_after(conn, after=last_id, limit=SSE_BACKFILL_LIMIT)
-        backlog = [event_document(row, service.listener.grid_boxes) for row in rows]
-    return Response(
-        stream_with_context(_stream(service, subscriber, backlog)),
-        mimetype="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-def _stream(service: TileService, subscriber: queue.Queue, backlog: list[dict]):
-    sent = {document["id"] for document in backlog}
-    try:
-        yield "retry: 2000\n\n"
-        for document in backlog:
-            yield _sse(document)
-        last_beat = time.monotonic()
-        while not service.closed():
-            try:
-                document = subscriber.get(timeout=1.0)
-            except queue.Empty:
-                if time.monotonic() - last_beat >= SSE_HEARTBEAT_S:
-                    last_beat = time.monotonic()
-                    yield ": keep-alive\n\n"
-                continue
-            if document["id"] not in sent:
-                yield _sse(document)
-    finally:
-        service.hub.unsubscribe(subscriber)
-        current_app.logger.debug("event stream closed")
+    """The change feed runs in its own asyncio server (server/feed), where an open stream costs
+    memory, not one of these worker threads; this answers where it is."""
+    target = feed_url(get_settings(), host=request.host, scheme=request.scheme)
+    query = request.query_string.decode("ascii", "replace")
+    return redirect(target + ("?" + query if query else ""), code=307)

@@ -14,11 +14,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from feed_support import feed_server
 from flask import Flask
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+from server_support import free_port
 from werkzeug.serving import make_server
 
-from server.settings import PROJECT_ROOT
+from server.settings import PROJECT_ROOT, Settings
 
 # Debian's package, never `playwright install`: no browser download at test time.
 CHROMIUM = "/usr/bin/chromium"
@@ -83,12 +85,22 @@ def pytest_runtest_call(item: pytest.Item):
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[LiveServer]:
-    """The app from ``create_app(settings)`` on the test database, served on a free local port."""
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The test settings, with a port of its own for the change feed that ``live_server`` starts."""
+    return Settings(
+        database_url=database_url, var_dir=tmp_path, secret_key="test-secret", events_port=free_port()
+    )
+
+
+@pytest.fixture
+def live_server(app: Flask, settings: Settings) -> Iterator[LiveServer]:
+    """The app from ``create_app(settings)`` on the test database, served on a free local port,
+    with the change feed beside it as ``gridwatch serve`` runs it."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
-    yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app)
+    with feed_server(settings.database_url, settings.var_dir, port=settings.events_port):
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app)
     server.shutdown()
     thread.join()
     server.server_close()

@@ -1,0 +1,381 @@
+"""The change feed's aiohttp application: ``GET /api/v1/events`` and the feed's ``/health``.
+
+One LISTEN connection per process reads the change events that the tile listeners' folds log
+(sql/0021), and the credential changes of sql/0032; the hub fans events out to the streams.
+Authentication reuses the API's own lookups (tokens, login sessions) on a small pool of
+ordinary connections, in threads: they run once per stream, not per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import psycopg
+from aiohttp import web
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from layers.catalog import LAYERS
+from server import clock
+from server.auth import SESSION_USER
+from server.auth.scope import scope_of
+from server.auth.users import User, get_user, token_user
+from server.errors import GridwatchError, InvalidInput, Unauthorized
+from server.feed.hub import Hub, Stream, encode, scoped_document, visible
+from server.feed.urls import EVENTS_PATH, same_host
+from server.secret_key import resolve_secret_key
+from server.settings import Settings
+from server.tiles.changes import (
+    CHANNEL,
+    EVENTS_AFTER_SQL,
+    EVENTS_IN_RANGES_SQL,
+    GridBoxes,
+    event_document,
+    events_after,
+)
+
+log = logging.getLogger(__name__)
+AUTH_CHANNEL = "gridwatch_auth"
+# Notifications arriving within this window go out as one batch (one write per stream).
+BATCH_WINDOW_S = 0.1
+BACKFILL_LIMIT = 1000
+RETRY = b"retry: 2000\n\n"
+SETTINGS_KEY = web.AppKey("settings", Settings)
+FEED_KEY = web.AppKey("feed", object)
+
+
+# A department handler sees the incidents dispatched to their department now, as in the REST API.
+DEPARTMENTS_SQL = "SELECT id, department_id FROM incidents WHERE id = ANY (%s::bigint[])"
+
+
+def _incident_ids(rows: list[dict]) -> list[int]:
+    return [row["incident_id"] for row in rows if row["incident_id"] is not None]
+
+
+class Viewer:
+    """Who opened a stream: the user, and the credential whose end ends the stream."""
+
+    def __init__(self, user: User, *, token_id: int | None = None, ends_at: float | None = None) -> None:
+        self.user, self.token_id, self.ends_at = user, token_id, ends_at
+
+
+class Feed:
+    """The state of one feed process: its hub, the listener and the database pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.resolved_database_url()
+        self.hub = Hub(per_user=settings.feed_streams_per_user, total=settings.feed_max_streams)
+        self.grid_boxes = GridBoxes()
+        self.pool = ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=4,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            open=False,
+            name="gridwatch-feed",
+        )
+        # Login sessions are Flask's signed cookies: read them with Flask's own serializer.
+        signer = Flask("gridwatch-feed")
+        signer.secret_key = resolve_secret_key(settings)
+        self.sessions = SecureCookieSessionInterface().get_signing_serializer(signer)
+        self.session_seconds = settings.session_hours * 3600
+        self.listening = False
+        self.last_event_id = 0
+        self._tasks: list[asyncio.Task] = []
+
+    # -- credentials ------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None, session_cookie: str | None) -> Viewer | None:
+        """The caller as the API would see it (blocking: run it in a thread)."""
+        with self.pool.connection() as conn:
+            if authorization:
+                scheme, _, token = authorization.partition(" ")
+                if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
+                    return None
+                found = token_user(conn, token=token.strip(), now=clock.now())
+                return Viewer(found[1], token_id=found[0]) if found else None
+            if not session_cookie:
+                return None
+            try:
+                data, issued = self.sessions.loads(
+                    session_cookie, max_age=self.session_seconds, return_timestamp=True
+                )
+            except BadSignature:
+                return None
+            user_id = data.get(SESSION_USER) if isinstance(data, dict) else None
+            user = get_user(conn, user_id=user_id) if isinstance(user_id, int) else None
+            return Viewer(user, ends_at=issued.timestamp() + self.session_seconds) if user else None
+
+    def reload_users(self, user_ids: list[int]) -> dict[int, User | None]:
+        with self.pool.connection() as conn:
+            return {user_id: get_user(conn, user_id=user_id) for user_id in user_ids}
+
+    def backlog(self, after: int) -> list[dict]:
+        with self.pool.connection() as conn:
+            return events_after(conn, after=after, limit=BACKFILL_LIMIT)
+
+    # -- the listener -----------------------------------------------------------------
+
+    async def listen(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, row_factory=dict_row
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {AUTH_CHANNEL}")
+                    await self._load_grid_boxes(conn)
+                    await self._catch_up(conn)
+                    self.listening = True
+                    while True:
+                        notified = [n async for n in conn.notifies(timeout=BATCH_WINDOW_S)]
+                        if notified:
+                            await self.handle(conn, notified)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("change feed lost its database connection; retrying", exc_info=True)
+            finally:
+                self.listening = False
+            await asyncio.sleep(1.0)
+
+    async def _load_grid_boxes(self, conn: psycopg.AsyncConnection) -> None:
+        self.grid_boxes.set_rows(await (await conn.execute(GridBoxes.SQL)).fetchall())
+
+    async def _catch_up(self, conn: psycopg.AsyncConnection) -> None:
+        """After a (re)connect: announce what was logged while not listening, and end streams
+        whose credentials ended meanwhile (those notifications are lost)."""
+        if self.last_event_id == 0:
+            row = await (
+                await conn.execute("SELECT coalesce(max(id), 0) AS id FROM tiles.change_events")
+            ).fetchone()
+            self.last_event_id = row["id"]
+        else:
+            cursor = await conn.execute(EVENTS_AFTER_SQL, [self.last_event_id, BACKFILL_LIMIT])
+            await self._publish(conn, await cursor.fetchall())
+        user_ids = sorted({stream.user.id for stream in self.hub.streams()})
+        if user_ids:
+            self.hub.rescope(await asyncio.to_thread(self.reload_users, user_ids), scope_of)
+
+    async def handle(self, conn: psycopg.AsyncConnection, notified: list) -> None:
+        ranges: list[tuple[int, int]] = []
+        reload_grids = False
+        for notification in notified:
+            message = json.loads(notification.payload)
+            kind = message["kind"]
+            if notification.channel == AUTH_CHANNEL:
+                if kind == "token":
+                    self.hub.end_token(message["token_id"])
+                else:
+                    self.hub.end_user(message["user_id"])
+            elif kind == "incidents":
+                ranges.append((message["first"], message["last"]))
+            elif kind == "grids":
+                reload_grids = True
+        if reload_grids:
+            # Grid members may have changed: an inspector's scope is the grids they hold.
+            await self._load_grid_boxes(conn)
+            inspectors = sorted({s.user.id for s in self.hub.streams() if s.user.role == "inspector"})
+            if inspectors:
+                self.hub.rescope(await asyncio.to_thread(self.reload_users, inspectors), scope_of)
+        if ranges:
+            cursor = await conn.execute(
+                EVENTS_IN_RANGES_SQL, [[r[0] for r in ranges], [r[1] for r in ranges]]
+            )
+            await self._publish(conn, await cursor.fetchall())
+
+    async def _publish(self, conn: psycopg.AsyncConnection, rows: list[dict]) -> None:
+        if not rows:
+            return
+        self.last_event_id = max(self.last_event_id, rows[-1]["id"])
+        if not len(self.hub):
+            return
+        departments = {}
+        if self.hub.wants_departments():
+            cursor = await conn.execute(DEPARTMENTS_SQL, [_incident_ids(rows)])
+            departments = {row["id"]: row["department_id"] for row in await cursor.fetchall()}
+        documents = [event_document(row, self.grid_boxes) for row in rows]
+        self.hub.publish(rows, documents, departments)
+
+    def departments_of(self, rows: list[dict]) -> dict[int, int | None]:
+        with self.pool.connection() as conn:
+            found = conn.execute(DEPARTMENTS_SQL, [_incident_ids(rows)]).fetchall()
+        return {row["id"]: row["department_id"] for row in found}
+
+    async def beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.feed_heartbeat_s)
+            self.hub.beat()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self, _app: web.Application) -> None:
+        self.pool.open(wait=False)
+        self._tasks = [asyncio.create_task(self.listen()), asyncio.create_task(self.beat())]
+
+    async def stop(self, _app: web.Application) -> None:
+        for stream in self.hub.streams():
+            self.hub.remove(stream)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.to_thread(self.pool.close)
+
+
+# -- HTTP -------------------------------------------------------------------------------
+
+
+def _cors(request: web.Request) -> dict[str, str]:
+    """Pages come from the workers' port (or an allowed origin); the feed answers them with
+    credentials, so it names the origin, never '*'."""
+    origin = request.headers.get("Origin")
+    settings = request.app[SETTINGS_KEY]
+    if not origin or not (same_host(origin, request.host) or origin in settings.feed_allowed_origins):
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Credentials": "true",
+        "Vary": "Origin",
+    }
+
+
+def _error(request: web.Request, error: GridwatchError) -> web.Response:
+    return web.json_response(
+        error.to_dict(),
+        status=error.status,
+        headers=_cors(request),
+        dumps=lambda o: json.dumps(o, ensure_ascii=False),
+    )
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    for name in request.query:
+        if name != "last_event_id":
+            raise InvalidInput(f"unknown parameter {name!r}", field=name)
+    text = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise InvalidInput("Last-Event-ID must be an event id", field="Last-Event-ID")
+    return int(text)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: every created or changed incident in the caller's scope, with the tiles
+    it touched. Resumes after ``Last-Event-ID`` from the change log."""
+    feed: Feed = request.app[FEED_KEY]
+    try:
+        last_id = _last_event_id(request)
+        viewer = await asyncio.to_thread(
+            feed.authenticate, request.headers.get("Authorization"), request.cookies.get("session")
+        )
+        if viewer is None:
+            raise Unauthorized(
+                "请先登录 / log in or send 'Authorization: Bearer <token>'", field="Authorization"
+            )
+        if not LAYERS["incidents"].readable_by(viewer.user.role):
+            raise Unauthorized("this role may not read incidents", field="Authorization")
+        stream = Stream(
+            user=viewer.user, scope=scope_of(viewer.user), token_id=viewer.token_id, ends_at=viewer.ends_at
+        )
+        feed.hub.open(stream)
+    except GridwatchError as error:
+        return _error(request, error)
+    try:
+        # Subscribed before the backlog is read, so nothing falls between; what both hold is
+        # written once (chunks up to the backlog's last id are skipped).
+        backlog = await asyncio.to_thread(feed.backlog, last_id) if last_id is not None else []
+        departments = await asyncio.to_thread(feed.departments_of, backlog) if backlog else {}
+        written = backlog[-1]["id"] if backlog else 0
+        first = RETRY + b"".join(
+            encode(scoped_document(stream.scope, event_document(row, feed.grid_boxes)))
+            for row in backlog
+            if visible(stream.scope, row, departments)
+        )
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+                **_cors(request),
+            }
+        )
+        await response.prepare(request)
+        await response.write(first)
+        while True:
+            item = await stream.queue.get()
+            if item is None:
+                break
+            last_id_in_chunk, chunk = item
+            if last_id_in_chunk == 0 or last_id_in_chunk > written:
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        feed.hub.remove(stream)
+
+
+async def preflight(request: web.Request) -> web.Response:
+    headers = _cors(request)
+    if headers:
+        headers |= {
+            "Access-Control-Allow-Methods": "GET",
+            "Access-Control-Allow-Headers": "Authorization, Last-Event-ID",
+            "Access-Control-Max-Age": "600",
+        }
+    return web.Response(status=204, headers=headers)
+
+
+async def health(request: web.Request) -> web.Response:
+    feed: Feed = request.app[FEED_KEY]
+    status = 200 if feed.listening else 503
+    return web.json_response(
+        {
+            "status": "ok" if feed.listening else "starting",
+            "streams": len(feed.hub),
+            "last_event_id": feed.last_event_id,
+        },
+        status=status,
+    )
+
+
+def create_feed_app(settings: Settings) -> web.Application:
+    app = web.Application()
+    feed = Feed(settings)
+    app[SETTINGS_KEY] = settings
+    app[FEED_KEY] = feed
+    app.router.add_get(EVENTS_PATH, events)
+    app.router.add_route("OPTIONS", EVENTS_PATH, preflight)
+    app.router.add_get("/health", health)
+    app.on_startup.append(feed.start)
+    app.on_cleanup.append(feed.stop)
+    return app
+
+
+def serve_feed(settings: Settings, *, host: str, port: int) -> None:
+    """Run the feed until SIGINT or SIGTERM."""
+    import resource
+
+    # Each stream is a socket: allow as many as the system lets this process have.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [feed] %(levelname)s %(message)s")
+    web.run_app(
+        create_feed_app(settings),
+        host=host,
+        port=port,
+        handler_cancellation=True,  # a client that leaves ends its coroutine at once
+        access_log=None,
+        print=None,
+        shutdown_timeout=2.0,
+    )

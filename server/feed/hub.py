@@ -1,0 +1,175 @@
+"""Open streams and the fan-out of change events to them, each stream seeing only its scope.
+
+Pure asyncio, no I/O of its own: the server (server/feed/app.py) writes what a stream's queue
+holds. A batch of events is encoded once per distinct scope, not once per stream, so the wall
+screens and operators (all of one scope) share one payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from server.auth.scope import Scope
+from server.auth.users import User
+from server.errors import GridwatchError, TooManyRequests
+
+# Chunks a stream may have waiting; a client that falls this far behind is dropped and
+# reconnects with Last-Event-ID (EventSource does so by itself).
+QUEUE_LIMIT = 256
+HEARTBEAT = b": keep-alive\n\n"
+
+
+class FeedFull(GridwatchError):
+    status = 503
+    code = "feed_full"
+
+
+def encode(document: dict) -> bytes:
+    """One event as Server-Sent Events text."""
+    data = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return f"id: {document['id']}\nevent: incident\ndata: {data}\n\n".encode()
+
+
+@dataclass(eq=False)
+class Stream:
+    """One open event stream: who reads it, until when, and what waits to be written."""
+
+    user: User
+    scope: Scope
+    token_id: int | None = None  # the API token it was opened with (None: a login session)
+    ends_at: float | None = None  # time.time() when its session ends
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    closed: bool = False
+
+    def send(self, last_id: int, chunk: bytes) -> None:
+        """Queue ``chunk`` (events up to ``last_id``, or 0 for a heartbeat) for writing."""
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait((last_id, chunk))
+        except asyncio.QueueFull:
+            self.close()
+
+    def close(self) -> None:
+        """End the stream: its writer stops after what it is writing now."""
+        if self.closed:
+            return
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+def visible(scope: Scope, row: dict, departments: dict[int, int | None]) -> bool:
+    """Whether a change event (a tiles.change_events row) is in scope. Its grid_ids run from the
+    county down to the incident's own grid; ``departments`` holds incidents' departments now."""
+    if row["kind"] == "bulk":
+        return True
+    grid_ids = row["grid_ids"] or [None]
+    return scope.sees(grid_id=grid_ids[-1], department_id=departments.get(row["incident_id"]))
+
+
+def scoped_document(scope: Scope, document: dict) -> dict:
+    """A bulk change as a limited viewer gets it: that something changed, not where or how much."""
+    if document["kind"] == "bulk" and scope.kind != "all":
+        return {"id": document["id"], "at": document["at"], "kind": "bulk"}
+    return document
+
+
+def payload(
+    scope: Scope, rows: list[dict], documents: list[dict], departments: dict[int, int | None]
+) -> bytes:
+    return b"".join(
+        encode(scoped_document(scope, document))
+        for row, document in zip(rows, documents, strict=True)
+        if visible(scope, row, departments)
+    )
+
+
+class Hub:
+    def __init__(self, *, per_user: int, total: int) -> None:
+        self.per_user = per_user
+        self.total = total
+        self._by_user: dict[int, set[Stream]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def streams(self) -> Iterable[Stream]:
+        return [stream for streams in self._by_user.values() for stream in streams]
+
+    def of_user(self, user_id: int) -> list[Stream]:
+        return list(self._by_user.get(user_id, ()))
+
+    def wants_departments(self) -> bool:
+        return any(stream.scope.kind == "department" for stream in self.streams())
+
+    def open(self, stream: Stream) -> None:
+        mine = self._by_user.setdefault(stream.user.id, set())
+        if len(mine) >= self.per_user:
+            raise TooManyRequests(
+                f"已打开 {len(mine)} 个实时连接，请关闭不用的页面 / {self.per_user} open event streams is the"
+                " limit per user: close a tab or window that shows the live map",
+                limit=self.per_user,
+            )
+        if self._count >= self.total:
+            raise FeedFull(f"服务器实时连接已满 / the server holds its limit of {self.total} event streams")
+        mine.add(stream)
+        self._count += 1
+
+    def remove(self, stream: Stream) -> None:
+        stream.close()
+        mine = self._by_user.get(stream.user.id)
+        if mine is not None and stream in mine:
+            mine.discard(stream)
+            self._count -= 1
+            if not mine:
+                del self._by_user[stream.user.id]
+
+    def publish(self, rows: list[dict], documents: list[dict], departments: dict[int, int | None]) -> None:
+        if not rows:
+            return
+        last_id = rows[-1]["id"]
+        by_scope: dict[str, bytes] = {}
+        for stream in self.streams():
+            key = stream.scope.key
+            if key not in by_scope:
+                by_scope[key] = payload(stream.scope, rows, documents, departments)
+            if by_scope[key]:
+                stream.send(last_id, by_scope[key])
+
+    def beat(self, now: float | None = None) -> int:
+        """A heartbeat to every stream, and the end of those whose session ended; returns how
+        many ended."""
+        now = time.time() if now is None else now
+        ended = 0
+        for stream in self.streams():
+            if stream.ends_at is not None and now >= stream.ends_at:
+                self.remove(stream)
+                ended += 1
+            else:
+                stream.send(0, HEARTBEAT)
+        return ended
+
+    def end_token(self, token_id: int) -> None:
+        for stream in self.streams():
+            if stream.token_id == token_id:
+                self.remove(stream)
+
+    def end_user(self, user_id: int) -> None:
+        for stream in self.of_user(user_id):
+            self.remove(stream)
+
+    def rescope(self, users: dict[int, User | None], scope_of) -> None:
+        """New scopes for these users' streams (their grids changed); None ends them."""
+        for user_id, user in users.items():
+            for stream in self.of_user(user_id):
+                if user is None:
+                    self.remove(stream)
+                else:
+                    stream.user, stream.scope = user, scope_of(user)
