@@ -74,8 +74,10 @@ def map_config(conn, *, language: str, user: User, incident: str | None) -> dict
         "categoryLabels": {row["code"]: reference.name_in(row, language) for row in categories},
         "statusLabels": {status: translate(f"status.{status}", language) for status in STATUSES},
         "focus": focus(conn, user=user, incident=incident),
-        # The change feed runs on its own port (server/feed), or behind the proxy's same path.
+        # The change feed runs on its own port (server/feed), or behind the proxy's same path;
+        # the tabs of one user share one stream (server/feed/static/worker.js).
         "events": feed_url(settings, host=request.host, scheme=request.scheme),
+        "viewer": user.id,
     }
 
 

@@ -6,6 +6,7 @@ from flask import Flask
 
 from server import auth, db, errors, health, tiles, vendor
 from server.admin import views as admin_views
+from server.feed import views as feed_views
 from server.grids import views as grid_views
 from server.incidents import views as incident_views
 from server.open311 import views as open311_views
@@ -13,6 +14,7 @@ from server.openapi import blueprint as openapi_blueprint
 from server.report import views as report_views
 from server.secret_key import resolve_secret_key
 from server.settings import Settings
+from server.tiles.warm import warm
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,11 +30,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["gridwatch.settings"] = settings
 
     errors.register_error_handlers(app)
-    db.init_app(app, settings)
+    # Pooled connections come warm for every tile layer (server/tiles/warm.py).
+    db.init_app(app, settings, configure=warm if settings.warm_connections else None)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(vendor.blueprint)
     auth.init_app(app)
     app.register_blueprint(tiles.blueprint)
+    app.register_blueprint(feed_views.blueprint)
     app.register_blueprint(grid_views.blueprint)
     app.register_blueprint(incident_views.blueprint)
     app.register_blueprint(admin_views.blueprint)

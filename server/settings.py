@@ -18,8 +18,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     var_dir: Path = PROJECT_ROOT / "var"
     pg_port: int = Field(55432, ge=1024, le=65535)
-    pool_min_size: int = Field(1, ge=0)
+    # Each worker opens (and warms, `warm_connections`) this many connections when it starts, so
+    # a restart's first tiles need not wait for a new session; more are opened on demand.
+    pool_min_size: int = Field(4, ge=0)
     pool_max_size: int = Field(8, ge=1)
+    warm_connections: bool = True
     statement_timeout_ms: int = Field(30_000, ge=0)
 
     host: str = "127.0.0.1"

@@ -100,7 +100,8 @@ def conn(database_url: str):
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, var_dir=tmp_path, secret_key="test-secret")
+    # One pooled connection to start with, as a test asks little at once.
+    return Settings(database_url=database_url, var_dir=tmp_path, secret_key="test-secret", pool_min_size=1)
 
 
 @pytest.fixture

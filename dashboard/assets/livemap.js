@@ -218,9 +218,48 @@
     }
   }
 
-  function listen(url) {
-    // The feed answers on its own port (server/feed): the login cookie goes along by CORS.
-    const source = new EventSource(url, {withCredentials: true});
+  // The change feed, shared by every tab of this browser through a SharedWorker
+  // (server/feed/static/worker.js): a browser keeps at most six connections to a host, and a
+  // stream per tab would leave the seventh tab waiting. The result behaves as an EventSource
+  // for what this file uses (readyState, close, "incident" listeners). Without SharedWorker
+  // (some phones), a stream of its own. The feed answers on its own port (server/feed): the
+  // login cookie goes along by CORS.
+  function openFeed(url, viewer) {
+    if (typeof SharedWorker === "undefined") {
+      return new EventSource(url, {withCredentials: true});
+    }
+    const worker = new SharedWorker("/feed/worker.js", {name: "gridwatch-feed " + viewer});
+    const listeners = [];
+    const feed = {
+      readyState: 0,
+      addEventListener(type, handler) {
+        if (type === "incident") {
+          listeners.push(handler);
+        }
+      },
+      close() {
+        worker.port.postMessage({type: "close"});
+        worker.port.close();
+        feed.readyState = 2;
+      },
+    };
+    worker.port.onmessage = (message) => {
+      if (message.data.type === "state") {
+        feed.readyState = message.data.readyState;
+      } else if (message.data.type === "incident") {
+        for (const handler of listeners) {
+          handler({data: message.data.data, lastEventId: message.data.id});
+        }
+      }
+    };
+    worker.port.start();
+    worker.port.postMessage({type: "open", url: url});
+    window.addEventListener("pagehide", () => worker.port.postMessage({type: "close"}));
+    return feed;
+  }
+
+  function listen(url, viewer) {
+    const source = openFeed(url, viewer);
     source.addEventListener("incident", (message) => {
       live.pending.push(JSON.parse(message.data));
       if (live.timer === null) {
@@ -379,7 +418,7 @@
       applyOverdue();
       reportView();
     });
-    listen(config.events);
+    listen(config.events, config.viewer);
   }
 
   function drawWhenTilesAreIn(map) {

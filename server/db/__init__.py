@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -17,7 +17,10 @@ EXTENSION_KEY = "gridwatch.db"
 
 
 class Database:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, configure: Callable[[psycopg.Connection], None] | None = None
+    ) -> None:
+        """``configure`` runs on each connection the pool opens, before it is lent out."""
         self.url = settings.resolved_database_url()
         options = f"-c statement_timeout={settings.statement_timeout_ms} -c timezone=UTC"
         self.pool = ConnectionPool(
@@ -25,6 +28,7 @@ class Database:
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             kwargs={"row_factory": dict_row, "options": options},
+            configure=configure,
             open=False,
             name="gridwatch",
         )
@@ -57,8 +61,10 @@ class Database:
                 conn.autocommit = False
 
 
-def init_app(app: Flask, settings: Settings) -> Database:
-    database = Database(settings)
+def init_app(
+    app: Flask, settings: Settings, configure: Callable[[psycopg.Connection], None] | None = None
+) -> Database:
+    database = Database(settings, configure)
     database.open()
     app.extensions[EXTENSION_KEY] = database
     return database

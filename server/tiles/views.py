@@ -1,27 +1,22 @@
-"""Tile endpoints (/tiles/...), and where the change feed is (/api/v1/events). Thin: parsing in
-params, SQL in the tiles schema, caching in cache, invalidation in changes."""
+"""Tile endpoints (/tiles/...). Thin: parsing in params, SQL in the tiles schema, caching in
+cache, invalidation in changes."""
 
 from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
 from layers.catalog import LAYERS, PUBLIC, Layer
 from server.auth import current_user
 from server.auth.scope import SEES_ALL, Scope, scope_of
 from server.db import get_db
 from server.errors import Forbidden, Unauthorized
-from server.feed.urls import feed_url
 from server.tiles.build import build_tile
 from server.tiles.params import parse_filters, parse_layers, parse_zxy
 from server.tiles.service import get_service
 
 blueprint = Blueprint("tiles", __name__)
-
-
-def get_settings():
-    return current_app.extensions["gridwatch.settings"]
 
 
 def request_viewer() -> tuple[str, Scope]:
@@ -151,12 +146,3 @@ def tile(names: str, z: str, x: str, y: str):
         body = service.cache.account_gzip(key, entry)
         headers["Content-Encoding"] = "gzip"
     return Response(body, headers=headers, mimetype="application/vnd.mapbox-vector-tile")
-
-
-@blueprint.get("/api/v1/events")
-def events():
-    """The change feed runs in its own asyncio server (server/feed), where an open stream costs
-    memory, not one of these worker threads; this answers where it is."""
-    target = feed_url(get_settings(), host=request.host, scheme=request.scheme)
-    query = request.query_string.decode("ascii", "replace")
-    return redirect(target + ("?" + query if query else ""), code=307)

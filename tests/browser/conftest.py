@@ -88,7 +88,11 @@ def pytest_runtest_call(item: pytest.Item):
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """The test settings, with a port of its own for the change feed that ``live_server`` starts."""
     return Settings(
-        database_url=database_url, var_dir=tmp_path, secret_key="test-secret", events_port=free_port()
+        database_url=database_url,
+        var_dir=tmp_path,
+        secret_key="test-secret",
+        pool_min_size=1,
+        events_port=free_port(),
     )
 
 

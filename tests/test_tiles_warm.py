@@ -1,0 +1,45 @@
+"""A pooled connection comes warm for every tile layer (server/tiles/warm.py): PL/Python has
+imported h3 and the tile statements are prepared before the first tile is asked for."""
+
+from __future__ import annotations
+
+from layers.catalog import LAYERS
+from server.app import create_app
+from server.settings import Settings
+
+
+def test_a_new_pooled_connection_is_warm_for_every_layer(database_url, tmp_path):
+    app = create_app(
+        Settings(
+            database_url=database_url, var_dir=tmp_path, secret_key="t", pool_min_size=1, pool_max_size=1
+        )
+    )
+    database = app.extensions["gridwatch.db"]
+    try:
+        database.pool.wait(timeout=30)
+        with database.connection() as conn:
+            prepared = [
+                row["statement"] for row in conn.execute("SELECT statement FROM pg_prepared_statements")
+            ]
+            # plpy is the session's own interpreter: h3 is in its modules once a function imported it.
+            conn.execute(
+                """CREATE FUNCTION pg_temp.h3_loaded() RETURNS boolean LANGUAGE plpython3u
+                   AS 'import sys; return "h3" in sys.modules'"""
+            )
+            loaded = conn.execute("SELECT pg_temp.h3_loaded() AS loaded").fetchone()["loaded"]
+    finally:
+        database.close()
+    assert loaded
+    for layer in LAYERS.values():
+        assert any(f'"tiles"."{layer.function}"(' in statement for statement in prepared), layer.name
+
+
+def test_a_database_without_the_schema_still_lends_connections(empty_database_url, tmp_path):
+    app = create_app(
+        Settings(database_url=empty_database_url, var_dir=tmp_path, secret_key="t", pool_min_size=1)
+    )
+    try:
+        with app.extensions["gridwatch.db"].connection() as conn:
+            assert conn.execute("SELECT 1 AS one").fetchone()["one"] == 1
+    finally:
+        app.extensions["gridwatch.db"].close()
