@@ -97,6 +97,15 @@ def tiles_per_zoom(url: str, zooms: list[int], count: int) -> dict[int, list[tup
     return chosen
 
 
+def server_connections(url: str) -> int:
+    """Sessions the server holds on the bench database (pools and tile listeners)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+
 def health_ok(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
@@ -195,10 +204,11 @@ def fetch_all(
 
 
 def summarize(runs: list[dict], *, first: int) -> dict:
-    """Per mode and layer: every request, and the first ``first`` of the layer after each start."""
+    """Per mode, concurrency and layer: every request, and the first ``first`` of the layer after
+    each start. Keys: "<mode> x<concurrency>"."""
     summary: dict = {}
-    for mode in dict.fromkeys(r["mode"] for r in runs):
-        mine = [r for r in runs if r["mode"] == mode]
+    for mode, concurrency in dict.fromkeys((r["mode"], r["concurrency"]) for r in runs):
+        mine = [r for r in runs if r["mode"] == mode and r["concurrency"] == concurrency]
         rows = {}
         for layer in LAYERS:
             every, firsts, round_p95, round_first_p95 = [], [], [], []
@@ -225,9 +235,13 @@ def summarize(runs: list[dict], *, first: int) -> dict:
                     for z in sorted({q["z"] for q in mine[0]["requests"]})
                 },
             }
-        summary[mode] = {
+        summary[f"{mode} x{concurrency}"] = {
+            "mode": mode,
+            "concurrency": concurrency,
             "rounds": len(mine),
             "startup_s": [r["startup_s"] for r in mine],
+            "server_connections_after": [r["server_connections_after"] for r in mine],
+            "workers_answering": [len({q["worker"] for q in r["requests"]}) for r in mine],
             "layers": rows,
             "worst_p95_ms": max(row["all"]["p95"] for row in rows.values()),
             "worst_first_p95_ms": max(row["first"]["p95"] for row in rows.values()),
@@ -239,7 +253,9 @@ def summarize(runs: list[dict], *, first: int) -> dict:
 
 def markdown(summary: dict) -> str:
     modes = list(summary)
-    header = "| layer | " + " | ".join(f"{m}: p50 / p95 / max ms | {m}: first {{n}} p95 ms" for m in modes)
+    header = (
+        "| layer | " + " | ".join(f"{m}: p50 / p95 / max ms | {m}: first {{n}} p95 ms" for m in modes) + " |"
+    )
     lines = [header, "|---|" + "---:|---:|" * len(modes)]
     for layer in LAYERS:
         cells = []
@@ -261,7 +277,9 @@ def main() -> None:
     parser.add_argument("--mode", action="append", choices=list(MODES), help="default: warm, unwarmed")
     parser.add_argument("--zoom", type=int, action="append", help="default: 5, 8, 11, 14, 16")
     parser.add_argument("--tiles-per-zoom", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument(
+        "--concurrency", type=int, action="append", help="connections at a time (default 6; repeatable)"
+    )
     parser.add_argument("--first", type=int, default=20, help="the first requests of each layer")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=18451)
@@ -269,6 +287,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     modes = args.mode or ["warm", "unwarmed"]
+    concurrencies = args.concurrency or [6]
     zooms = args.zoom or [5, 8, 11, 14, 16]
 
     report = {
@@ -289,7 +308,7 @@ def main() -> None:
     report["tiles"] = {z: tiles[z] for z in zooms}
     report["settings"] = {
         "modes": {m: MODES[m] for m in modes},
-        "concurrency": args.concurrency,
+        "concurrency": concurrencies,
         "requests_per_start": len(requests),
         "gunicorn": f"{args.workers} workers x 8 threads (gthread), gridwatch serve --only api",
         "first": args.first,
@@ -299,18 +318,21 @@ def main() -> None:
         log = (Path(tmp) / "serve.log").open("wb")
         for round_ in range(args.rounds):
             order = modes[round_ % len(modes) :] + modes[: round_ % len(modes)]
-            for mode in order:
+            for mode, concurrency in ((m, c) for m in order for c in concurrencies):
                 load_before = load_average()
                 server, startup = start_api(
                     args.database_url, port=args.port, workers=args.workers, env=MODES[mode], log=log
                 )
                 try:
-                    results = fetch_all(args.port, token, requests, args.concurrency)
+                    results = fetch_all(args.port, token, requests, concurrency)
+                    connections = server_connections(args.database_url)
                 finally:
                     stop(server)
                 run = {
                     "round": round_ + 1,
                     "mode": mode,
+                    "concurrency": concurrency,
+                    "server_connections_after": connections,
                     "startup_s": round(startup, 2),
                     "load_average_before": load_before,
                     "load_average_after": load_average(),
@@ -322,7 +344,7 @@ def main() -> None:
                     for layer in LAYERS
                 }
                 print(
-                    f"round {round_ + 1} {mode:9} up in {startup:4.1f} s  p95 ms {per_layer}"
+                    f"round {round_ + 1} {mode:9} x{concurrency} up in {startup:4.1f} s  p95 ms {per_layer}"
                     f"  misses {sum(q['cache'] == 'miss' for q in results)}/{len(results)}"
                     f"  load {run['load_average_after'][0]}",
                     flush=True,

@@ -4,7 +4,10 @@ photo, file two more without a connection, and see exactly those two arrive once
 from __future__ import annotations
 
 import io
+import json
 import os
+import time
+import urllib.request
 
 import pytest
 from PIL import Image
@@ -13,6 +16,7 @@ from workflow_helpers import OWN_POINT, people
 
 from server.auth.users import set_password
 from server.incidents import service
+from server.tiles.changes import fold_pending
 
 pytestmark = pytest.mark.browser
 
@@ -152,6 +156,29 @@ def test_report_online_then_two_offline_reports_arrive_once(inspector_phone: Pag
     assert incident_count(conn) == before + 4
     expect(page.locator("#recent li").first).to_contain_text(f"#{second[0]['id']}")
     expect(page.locator("#recent")).not_to_contain_text(f"#{by_operator} ")  # only the inspector's own
+
+
+def test_my_reports_show_the_centres_decision_without_a_reload(inspector_phone: Page, conn, live_server):
+    page = inspector_phone
+    file_report(page, "井盖缺失")
+    expect(page.locator("#form-message")).to_contain_text("已上报（编号")
+    [filed] = reports_by(conn, "井盖缺失")
+    expect(page.locator("#recent li").first).to_contain_text("已上报")
+    feed = f"http://127.0.0.1:{live_server.app.extensions['gridwatch.settings'].events_port}/health"
+    wait_until(lambda: json.loads(urllib.request.urlopen(feed, timeout=5).read())["streams"] == 1)
+
+    conn.execute("UPDATE incidents SET status = 'accepted', accepted_at = now() WHERE id = %s", [filed["id"]])
+    conn.commit()
+    fold_pending(conn)  # as the server's tile listener does every 250 ms
+    conn.commit()
+    expect(page.locator("#recent li").first).to_contain_text("已立案")
+
+
+def wait_until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(

@@ -174,6 +174,7 @@ async function logout() {
   } catch {
     // Offline: forget the user here; the server session simply expires.
   }
+  stopFollowing();
   state.csrf = null;
   state.recent = [];
   remember("me", null);
@@ -506,6 +507,27 @@ function renderRecent() {
   list.replaceChildren(...items);
 }
 
+// The change feed (server/feed): a report of mine that the centre accepts, dispatches or closes
+// shows its new status at once. "/api/v1/events" redirects to the feed's own port, where the
+// login cookie goes along by CORS.
+function followMyReports() {
+  if (state.feed || !navigator.onLine || typeof EventSource === "undefined") return;
+  state.feed = new EventSource(`${API}/events`, { withCredentials: true });
+  state.feed.addEventListener("incident", (message) => {
+    const event = JSON.parse(message.data);
+    const mine = state.recent.find((item) => item.id === event.incident_id);
+    if (!mine || !event.status || mine.status === event.status) return;
+    mine.status = event.status;
+    remember("recent", state.recent);
+    renderRecent();
+  });
+}
+
+function stopFollowing() {
+  if (state.feed) state.feed.close();
+  state.feed = null;
+}
+
 // -- connection ---------------------------------------------------------------------------------
 
 function renderConnection() {
@@ -534,6 +556,7 @@ async function start(me) {
   await renderQueue();
   await flush();
   await loadRecent();
+  followMyReports();
 }
 
 async function main() {
@@ -550,12 +573,16 @@ async function main() {
   $("#logout").addEventListener("click", logout);
   $("#report-form").addEventListener("submit", submit);
   $("#use-gps").addEventListener("click", useGps);
-  window.addEventListener("offline", renderConnection);
+  window.addEventListener("offline", () => {
+    renderConnection();
+    stopFollowing(); // no retries while there is no network; "online" opens it again
+  });
   window.addEventListener("online", async () => {
     renderConnection();
     if (!state.me) return;
     await flush();
     await loadRecent();
+    followMyReports();
   });
   setInterval(() => state.me && flush(), RETRY_EVERY_MS);
 
