@@ -69,11 +69,12 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # -- /proc ------------------------------------------------------------------------------
 
 
-def rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory (VmRSS), or its peak so far (VmHWM), of a process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    raise RuntimeError(f"no {field} for {pid}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -444,6 +445,7 @@ def measure(url: str, server: Server, *, streams: int, token: str, points, args,
     }
     if client:
         result["feed_rss_after_filing"] = rss_bytes(server.feed_pid)
+        result["feed_rss_peak_so_far"] = rss_bytes(server.feed_pid, "VmHWM")
         result["feed_streams_after_filing"] = server.feed_health().get("streams")
         counts = client.stop()
         events = counts.pop("events")
