@@ -5,50 +5,42 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from server_support import free_port
+from server_support import running_server
 
 from server.tiles.changes import fold_pending
 
 
 @contextmanager
 def feed_server(database_url: str, var_dir: Path, port: int | None = None, **settings: str) -> Iterator[str]:
-    """The feed on ``port`` (default a free one), with ``GRIDWATCH_<NAME>`` settings; yields its
-    base URL once it listens to the database."""
-    port = port or free_port()
-    env = os.environ | {
-        "GRIDWATCH_DATABASE_URL": database_url,
-        "GRIDWATCH_VAR_DIR": str(var_dir),
-        "GRIDWATCH_SECRET_KEY": "test-secret",
-        **{f"GRIDWATCH_{name.upper()}": value for name, value in settings.items()},
+    """The feed (``gridwatch serve --only feed``) on ``port`` (default a free one), with
+    ``GRIDWATCH_<NAME>`` settings; yields its base URL once it listens to the database."""
+    env = {"GRIDWATCH_SECRET_KEY": "test-secret"} | {
+        f"GRIDWATCH_{name.upper()}": value for name, value in settings.items()
     }
-    command = [sys.executable, "-m", "server.cli", "serve", "--only", "feed", "--events-port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode()
-                assert time.monotonic() < deadline, "the feed did not listen within 30 s"
-                time.sleep(0.1)
+    with running_server(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--only",
+            "feed",
+            "--events-port",
+            str(port),
+        ],
+        database_url=database_url,
+        var_dir=var_dir,
+        port=port,
+        env=env,
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        process.stderr.close()
 
 
 def fold(database_url: str) -> None:

@@ -20,10 +20,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(command: Callable[[int], list[str]], *, database_url: str, var_dir: Path) -> Iterator[str]:
-    """Start ``command(port)``, wait until ``/health`` answers 200, yield the base URL."""
-    port = free_port()
-    env = os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(var_dir)}
+def running_server(
+    command: Callable[[int], list[str]],
+    *,
+    database_url: str,
+    var_dir: Path,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Start ``command(port)`` (``port`` default a free one) with ``env`` added to the
+    environment, wait until ``/health`` answers 200, yield the base URL."""
+    port = port or free_port()
+    env = (
+        os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(var_dir)} | (env or {})
+    )
     server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -3,6 +3,7 @@ its limits, the end of a stream whose credentials end, and each viewer's scope."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -250,3 +251,32 @@ def test_events_are_encoded_once_as_server_sent_events():
     assert encode({"id": 5, "kind": "created", "note": "秸秆"}) == (
         'id: 5\nevent: incident\ndata: {"id":5,"kind":"created","note":"秸秆"}\n\n'.encode()
     )
+
+
+def test_an_inspector_given_another_grid_hears_of_it_at_once(feed, database_url):
+    with EventStream(feed, bearer(token_for(database_url, "inspector1")), timeout=3) as stream:
+        with psycopg.connect(database_url) as conn:
+            conn.execute(
+                """UPDATE grids SET member_id = (SELECT id FROM users WHERE username = 'inspector1')
+                    WHERE id = grid_at(ST_SetSRID(ST_MakePoint(%s, %s), 4326))""",
+                FAR,
+            )
+        time.sleep(0.5)  # the feed re-reads the inspector's grids on the grids notification
+        far = file_incident(database_url, FAR)
+        fold(database_url)
+        assert stream.next_event()["incident_id"] == far
+
+
+def test_a_client_that_falls_behind_is_dropped_not_buffered_for_ever():
+    from server.auth.scope import SEES_ALL
+    from server.auth.users import User
+    from server.feed.hub import QUEUE_LIMIT, Stream
+
+    async def overflow() -> Stream:
+        stream = Stream(user=User(1, "u", "u", "operator", None), scope=SEES_ALL)
+        for event_id in range(1, QUEUE_LIMIT + 2):
+            stream.send(event_id, b"data\n\n")
+        return stream
+
+    stream = asyncio.run(overflow())
+    assert stream.closed and stream.queue.get_nowait() is None  # the writer stops at once

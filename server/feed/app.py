@@ -162,7 +162,7 @@ class Feed:
             await self._publish(conn, await cursor.fetchall())
         user_ids = sorted({stream.user.id for stream in self.hub.streams()})
         if user_ids:
-            self.hub.rescope(await asyncio.to_thread(self.reload_users, user_ids), scope_of)
+            self.hub.rescope(await asyncio.to_thread(self.reload_users, user_ids))
 
     async def handle(self, conn: psycopg.AsyncConnection, notified: list) -> None:
         ranges: list[tuple[int, int]] = []
@@ -184,7 +184,7 @@ class Feed:
             await self._load_grid_boxes(conn)
             inspectors = sorted({s.user.id for s in self.hub.streams() if s.user.role == "inspector"})
             if inspectors:
-                self.hub.rescope(await asyncio.to_thread(self.reload_users, inspectors), scope_of)
+                self.hub.rescope(await asyncio.to_thread(self.reload_users, inspectors))
         if ranges:
             cursor = await conn.execute(
                 EVENTS_IN_RANGES_SQL, [[r[0] for r in ranges], [r[1] for r in ranges]]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from server.auth.scope import Scope
+from server.auth.scope import Scope, scope_of
 from server.auth.users import User
 from server.errors import GridwatchError, TooManyRequests
 
@@ -165,7 +165,7 @@ class Hub:
         for stream in self.of_user(user_id):
             self.remove(stream)
 
-    def rescope(self, users: dict[int, User | None], scope_of) -> None:
+    def rescope(self, users: dict[int, User | None]) -> None:
         """New scopes for these users' streams (their grids changed); None ends them."""
         for user_id, user in users.items():
             for stream in self.of_user(user_id):
