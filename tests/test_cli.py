@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 from click.testing import CliRunner
-from server_support import running_server
+from server_support import free_port, running_server
 
 from server.cli import main
 from server.db.migrate import discover
@@ -43,7 +43,16 @@ def test_db_status_fails_clearly_when_unreachable():
 def test_serve_runs_gunicorn_and_answers_health(database_url, tmp_path: Path):
     def command(port: int) -> list[str]:
         gridwatch = Path(sys.executable).with_name("gridwatch")
-        return [str(gridwatch), "serve", "--port", str(port), "--workers", "2"]
+        return [
+            str(gridwatch),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--events-port",
+            str(free_port()),
+        ]
 
     with running_server(command, database_url=database_url, var_dir=tmp_path) as base:
         with urllib.request.urlopen(f"{base}/health", timeout=5) as response:

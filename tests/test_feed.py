@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from feed_support import EventStream, feed_server, fold
-from server_support import running_server
+from server_support import free_port, running_server
 from tiles_support import FAR, NEAR, bearer, file_incident, last_event_id, tile_of, token_for
 
 from server.auth.users import set_password
@@ -200,7 +200,9 @@ def test_sixty_four_streams_and_the_api_still_answers(database_url, tmp_path):
     token = tokens[0]
     gridwatch = str(Path(sys.executable).with_name("gridwatch"))
     with running_server(
-        lambda port: [gridwatch, "serve", "--port", str(port)], database_url=database_url, var_dir=tmp_path
+        lambda port: [gridwatch, "serve", "--port", str(port), "--events-port", str(free_port())],
+        database_url=database_url,
+        var_dir=tmp_path,
     ) as base:
         # Found through the API's address, as a client without configuration would.
         request = urllib.request.Request(base + "/api/v1/events", headers=bearer(token), method="HEAD")
