@@ -352,6 +352,7 @@ def serve(
     click.echo(f"serving on http://{bind}")
     if only == "api":
         os.execv(gunicorn[0], gunicorn)
+    click.echo(f"change feed on http://{host}:{settings.feed_port}/api/v1/events")
     feed = [sys.executable, "-m", "server.cli", "serve", "--only", "feed", "--host", host]
     sys.exit(supervise([feed, gunicorn]))
 
