@@ -18,6 +18,7 @@ from tiles_support import FAR, NEAR, bearer, file_incident, last_event_id, tile_
 
 from server.auth.users import set_password
 from server.feed.hub import encode
+from server.tiles.geo import density_tiles, expand_tile_rows
 
 
 @pytest.fixture
@@ -38,8 +39,16 @@ def test_a_new_incident_reaches_an_operator_stream(feed, database_url):
     assert event["kind"] == "created" and event["incident_id"] == incident_id
     z, x, y = tile_of(NEAR, 16)
     assert f"{z}/{x}/{y}" in event["tiles"]
-    assert f"{z}/{x}/{y}" in event["density_tiles"]
-    assert {tile.split("/")[0] for tile in event["density_tiles"]} == {str(z) for z in range(5, 19)}
+    density = expand_tile_rows(event["density_tiles"])
+    assert f"{z}/{x}/{y}" in density
+    assert {tile.split("/")[0] for tile in density} == {str(z) for z in range(5, 19)}
+    # Every tile the hexagon crosses, at every zoom, in rows: about 50 entries, not 477 tiles.
+    assert density == {
+        f"{zoom}/{tx}/{ty}"
+        for zoom in range(5, 19)
+        for tx, ty in density_tiles(*NEAR, zoom, filtered=False) | density_tiles(*NEAR, zoom, filtered=True)
+    }
+    assert len(event["density_tiles"]) < len(density) / 3
 
 
 def test_a_stream_resumes_after_last_event_id(feed, database_url):
@@ -272,12 +281,14 @@ def test_an_inspector_given_another_grid_hears_of_it_at_once(feed, database_url)
 def test_a_client_that_falls_behind_is_dropped_not_buffered_for_ever():
     from server.auth.scope import SEES_ALL
     from server.auth.users import User
-    from server.feed.hub import QUEUE_LIMIT, Stream
+    from server.feed.hub import LAG_LIMIT_BYTES, Stream
 
     async def overflow() -> Stream:
         stream = Stream(user=User(1, "u", "u", "operator", None), scope=SEES_ALL)
-        for event_id in range(1, QUEUE_LIMIT + 2):
-            stream.send(event_id, b"data\n\n")
+        chunk = b"x" * 1000
+        for event_id in range(1, LAG_LIMIT_BYTES // len(chunk) + 2):
+            assert not stream.closed
+            stream.send(event_id, chunk)
         return stream
 
     stream = asyncio.run(overflow())

@@ -190,10 +190,14 @@
       if (tile) {
         addTile(pointTiles, tile);
       }
-      // A heatmap hexagon may cross into the neighbouring tiles.
+      // A heatmap hexagon may cross into the neighbouring tiles: "z/x/y" or a row "z/x0-x1/y".
       for (const text of event.density_tiles || []) {
         if (text.startsWith(z + "/")) {
-          addTile(densityTiles, text);
+          const [, xs, y] = text.split("/");
+          const [first, last] = xs.split("-").map(Number);
+          for (let x = first; x <= (last === undefined ? first : last); x++) {
+            addTile(densityTiles, z + "/" + x + "/" + y);
+          }
         }
       }
       if (event.grids_bbox) {

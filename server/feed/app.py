@@ -312,7 +312,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         await response.write(first)
         while True:
-            item = await stream.queue.get()
+            item = await stream.next_chunk()
             if item is None:
                 break
             last_id_in_chunk, chunk = item

@@ -17,9 +17,10 @@ from server.auth.scope import Scope, scope_of
 from server.auth.users import User
 from server.errors import GridwatchError, TooManyRequests
 
-# Chunks a stream may have waiting; a client that falls this far behind is dropped and
-# reconnects with Last-Event-ID (EventSource does so by itself).
-QUEUE_LIMIT = 256
+# Bytes of events a stream may have waiting to be written; a client that falls this far behind
+# (about 400 events) is dropped, and reconnects with Last-Event-ID (EventSource does so by itself):
+# the feed's memory stays bounded however slowly its clients read.
+LAG_LIMIT_BYTES = 512 * 1024
 HEARTBEAT = b": keep-alive\n\n"
 
 
@@ -42,17 +43,26 @@ class Stream:
     scope: Scope
     token_id: int | None = None  # the API token it was opened with (None: a login session)
     ends_at: float | None = None  # time.time() when its session ends
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     closed: bool = False
+    waiting_bytes: int = 0
 
     def send(self, last_id: int, chunk: bytes) -> None:
         """Queue ``chunk`` (events up to ``last_id``, or 0 for a heartbeat) for writing."""
         if self.closed:
             return
-        try:
-            self.queue.put_nowait((last_id, chunk))
-        except asyncio.QueueFull:
+        if self.waiting_bytes + len(chunk) > LAG_LIMIT_BYTES:
             self.close()
+            return
+        self.waiting_bytes += len(chunk)
+        self.queue.put_nowait((last_id, chunk))
+
+    async def next_chunk(self) -> tuple[int, bytes] | None:
+        """What to write next, or None when the stream has ended."""
+        item = await self.queue.get()
+        if item is not None:
+            self.waiting_bytes -= len(item[1])
+        return item
 
     def close(self) -> None:
         """End the stream: its writer stops after what it is writing now."""
@@ -61,6 +71,7 @@ class Stream:
         self.closed = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.waiting_bytes = 0
         self.queue.put_nowait(None)
 
 
