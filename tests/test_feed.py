@@ -285,8 +285,10 @@ def test_a_client_that_falls_behind_is_dropped_not_buffered_for_ever():
 
     async def overflow() -> Stream:
         stream = Stream(user=User(1, "u", "u", "operator", None), scope=SEES_ALL)
+        stream.send(1, b"x" * (LAG_LIMIT_BYTES + 1))  # a burst larger than the limit still goes out
+        await stream.next_chunk()
         chunk = b"x" * 1000
-        for event_id in range(1, LAG_LIMIT_BYTES // len(chunk) + 2):
+        for event_id in range(2, LAG_LIMIT_BYTES // len(chunk) + 3):
             assert not stream.closed
             stream.send(event_id, chunk)
         return stream

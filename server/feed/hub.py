@@ -51,7 +51,8 @@ class Stream:
         """Queue ``chunk`` (events up to ``last_id``, or 0 for a heartbeat) for writing."""
         if self.closed:
             return
-        if self.waiting_bytes + len(chunk) > LAG_LIMIT_BYTES:
+        # A stream that has written everything takes any batch, however large a burst made it.
+        if self.waiting_bytes and self.waiting_bytes + len(chunk) > LAG_LIMIT_BYTES:
             self.close()
             return
         self.waiting_bytes += len(chunk)
