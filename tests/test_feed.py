@@ -281,17 +281,27 @@ def test_an_inspector_given_another_grid_hears_of_it_at_once(feed, database_url)
 def test_a_client_that_falls_behind_is_dropped_not_buffered_for_ever():
     from server.auth.scope import SEES_ALL
     from server.auth.users import User
-    from server.feed.hub import LAG_LIMIT_BYTES, Stream
+    from server.feed.hub import LAG_LIMIT_BYTES, PIECE_BYTES, Hub, Stream
 
-    async def overflow() -> Stream:
-        stream = Stream(user=User(1, "u", "u", "operator", None), scope=SEES_ALL)
-        stream.send(1, b"x" * (LAG_LIMIT_BYTES + 1))  # a burst larger than the limit still goes out
-        await stream.next_chunk()
-        chunk = b"x" * 1000
-        for event_id in range(2, LAG_LIMIT_BYTES // len(chunk) + 3):
-            assert not stream.closed
-            stream.send(event_id, chunk)
-        return stream
+    rows = [{"id": n, "kind": "created", "incident_id": n, "grid_ids": [1]} for n in range(1, 801)]
+    documents = [{"id": n, "at": "", "kind": "created", "note": "x" * 1000} for n in range(1, 801)]
 
-    stream = asyncio.run(overflow())
-    assert stream.closed and stream.queue.get_nowait() is None  # the writer stops at once
+    async def publish_twice() -> tuple[Stream, Stream, list]:
+        hub = Hub(per_user=10, total=10)
+        reader, sleeper = (Stream(user=User(n, "u", "u", "operator", None), scope=SEES_ALL) for n in (1, 2))
+        hub.open(reader)
+        hub.open(sleeper)
+        # A burst of 800 KB reaches both: neither was behind before it.
+        hub.publish(rows, documents, {})
+        written = []
+        while not reader.queue.empty():
+            written.append(await reader.next_chunk())
+        hub.publish(rows[:1], documents[:1], {})  # the one that never read is dropped now
+        return reader, sleeper, written
+
+    reader, sleeper, written = asyncio.run(publish_twice())
+    assert LAG_LIMIT_BYTES < 800 * 1000
+    assert not reader.closed and sleeper.closed
+    assert sleeper.queue.get_nowait() is None  # its writer stops at once
+    assert all(len(piece) <= PIECE_BYTES for _, piece in written)
+    assert [last_id for last_id, _ in written][-1] == 800

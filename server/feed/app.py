@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+from collections import OrderedDict
 
 import psycopg
 from aiohttp import web
@@ -24,7 +26,7 @@ from psycopg_pool import ConnectionPool
 from layers.catalog import LAYERS
 from server import clock
 from server.auth import SESSION_USER
-from server.auth.scope import scope_of
+from server.auth.scope import Scope, scope_of
 from server.auth.users import User, get_user, token_user
 from server.errors import GridwatchError, InvalidInput, Unauthorized
 from server.feed.hub import Hub, Stream, encode, scoped_document, visible
@@ -45,6 +47,7 @@ AUTH_CHANNEL = "gridwatch_auth"
 # Notifications arriving within this window go out as one batch (one write per stream).
 BATCH_WINDOW_S = 0.1
 BACKFILL_LIMIT = 1000
+DOCUMENTS_KEPT = 2 * BACKFILL_LIMIT
 RETRY = b"retry: 2000\n\n"
 SETTINGS_KEY = web.AppKey("settings", Settings)
 FEED_KEY = web.AppKey("feed", object)
@@ -88,6 +91,10 @@ class Feed:
         self.session_seconds = settings.session_hours * 3600
         self.listening = False
         self.last_event_id = 0
+        # Documents of recent events: clients dropped together reconnect together, and each
+        # resume replays the same events (a document takes about 3 ms to build).
+        self._documents: OrderedDict[int, dict] = OrderedDict()
+        self._documents_lock = threading.Lock()
         self._tasks: list[asyncio.Task] = []
 
     # -- credentials ------------------------------------------------------------------
@@ -117,9 +124,32 @@ class Feed:
         with self.pool.connection() as conn:
             return {user_id: get_user(conn, user_id=user_id) for user_id in user_ids}
 
-    def backlog(self, after: int) -> list[dict]:
+    def document(self, row: dict) -> dict:
+        """The event as streams announce it, built once (the event loop and resumes in threads
+        both ask)."""
+        with self._documents_lock:
+            document = self._documents.get(row["id"])
+        if document is None:
+            document = event_document(row, self.grid_boxes)
+            with self._documents_lock:
+                self._documents[row["id"]] = document
+                if len(self._documents) > DOCUMENTS_KEPT:
+                    self._documents.popitem(last=False)
+        return document
+
+    def resume(self, scope: Scope, after: int) -> tuple[int, bytes]:
+        """What a stream resuming after event ``after`` missed, encoded, and the last event id
+        it covers (blocking: run it in a thread)."""
         with self.pool.connection() as conn:
-            return events_after(conn, after=after, limit=BACKFILL_LIMIT)
+            rows = events_after(conn, after=after, limit=BACKFILL_LIMIT)
+            found = conn.execute(DEPARTMENTS_SQL, [_incident_ids(rows)]).fetchall() if rows else []
+        departments = {row["id"]: row["department_id"] for row in found}
+        encoded = b"".join(
+            encode(scoped_document(scope, self.document(row)))
+            for row in rows
+            if visible(scope, row, departments)
+        )
+        return (rows[-1]["id"] if rows else 0), encoded
 
     # -- the listener -----------------------------------------------------------------
 
@@ -201,13 +231,7 @@ class Feed:
         if self.hub.wants_departments():
             cursor = await conn.execute(DEPARTMENTS_SQL, [_incident_ids(rows)])
             departments = {row["id"]: row["department_id"] for row in await cursor.fetchall()}
-        documents = [event_document(row, self.grid_boxes) for row in rows]
-        self.hub.publish(rows, documents, departments)
-
-    def departments_of(self, rows: list[dict]) -> dict[int, int | None]:
-        with self.pool.connection() as conn:
-            found = conn.execute(DEPARTMENTS_SQL, [_incident_ids(rows)]).fetchall()
-        return {row["id"]: row["department_id"] for row in found}
+        self.hub.publish(rows, [self.document(row) for row in rows], departments)
 
     async def beat(self) -> None:
         while True:
@@ -293,13 +317,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         # Subscribed before the backlog is read, so nothing falls between; what both hold is
         # written once (chunks up to the backlog's last id are skipped).
-        backlog = await asyncio.to_thread(feed.backlog, last_id) if last_id is not None else []
-        departments = await asyncio.to_thread(feed.departments_of, backlog) if backlog else {}
-        written = backlog[-1]["id"] if backlog else 0
-        first = RETRY + b"".join(
-            encode(scoped_document(stream.scope, event_document(row, feed.grid_boxes)))
-            for row in backlog
-            if visible(stream.scope, row, departments)
+        written, missed = (
+            await asyncio.to_thread(feed.resume, stream.scope, last_id) if last_id is not None else (0, b"")
         )
         response = web.StreamResponse(
             headers={
@@ -310,7 +329,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
-        await response.write(first)
+        await response.write(RETRY + missed)
         while True:
             item = await stream.next_chunk()
             if item is None:

@@ -22,6 +22,8 @@ from server.errors import GridwatchError, TooManyRequests
 # the feed's memory stays bounded however slowly its clients read.
 LAG_LIMIT_BYTES = 512 * 1024
 HEARTBEAT = b": keep-alive\n\n"
+# What one write to a stream holds at most (see ``pieces``).
+PIECE_BYTES = 32 * 1024
 
 
 class FeedFull(GridwatchError):
@@ -47,13 +49,15 @@ class Stream:
     closed: bool = False
     waiting_bytes: int = 0
 
+    def behind(self) -> bool:
+        """Whether its client reads too slowly to keep: it has more than ``LAG_LIMIT_BYTES``
+        waiting. Asked before a batch, so a stream that keeps up takes any batch, however large
+        a burst made it."""
+        return self.waiting_bytes > LAG_LIMIT_BYTES
+
     def send(self, last_id: int, chunk: bytes) -> None:
         """Queue ``chunk`` (events up to ``last_id``, or 0 for a heartbeat) for writing."""
         if self.closed:
-            return
-        # A stream that has written everything takes any batch, however large a burst made it.
-        if self.waiting_bytes and self.waiting_bytes + len(chunk) > LAG_LIMIT_BYTES:
-            self.close()
             return
         self.waiting_bytes += len(chunk)
         self.queue.put_nowait((last_id, chunk))
@@ -92,14 +96,29 @@ def scoped_document(scope: Scope, document: dict) -> dict:
     return document
 
 
-def payload(
+def pieces(
     scope: Scope, rows: list[dict], documents: list[dict], departments: dict[int, int | None]
-) -> bytes:
-    return b"".join(
-        encode(scoped_document(scope, document))
-        for row, document in zip(rows, documents, strict=True)
-        if visible(scope, row, departments)
-    )
+) -> list[tuple[int, bytes]]:
+    """The events this scope may read, encoded and cut into pieces of at most ``PIECE_BYTES``
+    (a larger single event stands alone), each with the id of its last event. A stream's socket
+    buffer then holds at most about one piece: the writer waits for it to drain before the next,
+    and the pieces themselves are shared by every stream of the scope."""
+    result: list[tuple[int, bytes]] = []
+    piece: list[bytes] = []
+    size = last_id = 0
+    for row, document in zip(rows, documents, strict=True):
+        if not visible(scope, row, departments):
+            continue
+        encoded = encode(scoped_document(scope, document))
+        if piece and size + len(encoded) > PIECE_BYTES:
+            result.append((last_id, b"".join(piece)))
+            piece, size = [], 0
+        piece.append(encoded)
+        size += len(encoded)
+        last_id = row["id"]
+    if piece:
+        result.append((last_id, b"".join(piece)))
+    return result
 
 
 class Hub:
@@ -144,24 +163,24 @@ class Hub:
                 del self._by_user[stream.user.id]
 
     def publish(self, rows: list[dict], documents: list[dict], departments: dict[int, int | None]) -> None:
-        if not rows:
-            return
-        last_id = rows[-1]["id"]
-        by_scope: dict[str, bytes] = {}
+        by_scope: dict[str, list[tuple[int, bytes]]] = {}
         for stream in self.streams():
+            if stream.behind():
+                self.remove(stream)
+                continue
             key = stream.scope.key
             if key not in by_scope:
-                by_scope[key] = payload(stream.scope, rows, documents, departments)
-            if by_scope[key]:
-                stream.send(last_id, by_scope[key])
+                by_scope[key] = pieces(stream.scope, rows, documents, departments)
+            for last_id, piece in by_scope[key]:
+                stream.send(last_id, piece)
 
     def beat(self, now: float | None = None) -> int:
-        """A heartbeat to every stream, and the end of those whose session ended; returns how
-        many ended."""
+        """A heartbeat to every stream, and the end of those whose session ended or that fell
+        behind; returns how many ended."""
         now = time.time() if now is None else now
         ended = 0
         for stream in self.streams():
-            if stream.ends_at is not None and now >= stream.ends_at:
+            if stream.behind() or (stream.ends_at is not None and now >= stream.ends_at):
                 self.remove(stream)
                 ended += 1
             else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import numpy as np
 import shapely
 from h3.api import basic_int as h3
 
@@ -70,8 +71,10 @@ def hexagon_tiles(cell: int, z: int) -> frozenset[tuple[int, int]]:
     )
     if len(xs) == 1 and len(ys) == 1:
         return frozenset({(xs[0], ys[0])})
-    hexagon = shapely.Polygon(corners)
-    return frozenset((x, y) for x in xs for y in ys if shapely.box(x, y, x + 1, y + 1).intersects(hexagon))
+    # All candidate tiles in one vectorised predicate: a change announces hundreds at zoom 16-18.
+    grid_x, grid_y = (axis.ravel() for axis in np.meshgrid(np.array(xs), np.array(ys)))
+    hit = shapely.intersects(shapely.box(grid_x, grid_y, grid_x + 1, grid_y + 1), shapely.Polygon(corners))
+    return frozenset(zip(grid_x[hit].tolist(), grid_y[hit].tolist(), strict=True))
 
 
 def density_cell(lon: float, lat: float, res: int) -> int:
@@ -97,9 +100,21 @@ def announced_density_tiles(lon: float, lat: float) -> list[str]:
     ``z/x0-x1/y`` for the tiles x0 to x1 of a row. Zoomed in, a hexagon crosses hundreds of tiles
     (477 at zoom 5-18 in the demo county, 9 KB as a list, sent to every open stream); as rows of
     a convex outline they take about 50 entries."""
+    return list(_announced_density_tiles(h3.latlng_to_cell(lat, lon, DENSITY_FINEST)))
+
+
+@lru_cache(maxsize=16_384)
+def _announced_density_tiles(finest_cell: int) -> tuple[str, ...]:
+    # Every hexagon counting a point is an ancestor of its finest cell: points in one cell (a
+    # village's reports) share the answer, which takes about 3 ms to work out.
     entries = []
     for z in ANNOUNCED_ZOOMS:
-        touched = density_tiles(lon, lat, z, filtered=False) | density_tiles(lon, lat, z, filtered=True)
+        touched = frozenset().union(
+            *(
+                hexagon_tiles(h3.cell_to_parent(finest_cell, density_resolution(z, filtered=filtered)), z)
+                for filtered in (False, True)
+            )
+        )
         rows: dict[int, list[int]] = {}
         for x, y in touched:
             rows.setdefault(y, []).append(x)
@@ -113,7 +128,7 @@ def announced_density_tiles(lon: float, lat: float) -> list[str]:
                 entries.append(f"{z}/{start}/{y}" if start == previous else f"{z}/{start}-{previous}/{y}")
                 if x is not None:
                     start = previous = x
-    return entries
+    return tuple(entries)
 
 
 def expand_tile_rows(entries: list[str]) -> set[str]:

@@ -4,7 +4,7 @@ A new database session pays once for each layer: about 80 ms to start PL/Python 
 (the heatmap's hexagons), and a few milliseconds per statement of the tile functions to plan it.
 Right after a restart every pooled connection is new, and the heatmap's first tiles missed the
 50 ms budget (p95 57-103 ms at zoom 5). The pool runs ``warm`` on each connection it opens, so
-the first tile a connection serves is as fast as its hundredth (bench/tiles.py --cold).
+the first tile a connection serves is as fast as its hundredth (bench/cold_tiles.py).
 """
 
 from __future__ import annotations
