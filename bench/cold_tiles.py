@@ -29,7 +29,11 @@ first 200 from /health. Modes: ``warm`` (the defaults), ``unwarmed``
 PostgreSQL is not restarted: its buffer cache stays warm, as when only gridwatch restarts.
 
     .venv/bin/python bench/cold_tiles.py --database-url postgresql://.../gridwatch_bench_cold \\
-        --incidents 1000000 --rounds 5 --out bench/results/cold_tiles.json
+        --incidents 1000000 --rounds 5 --mode warm --mode unwarmed --mode before \\
+        --concurrency 6 --concurrency 1 --out bench/results/cold_tiles.json
+
+--concurrency 1 (one request at a time) shows each tile's own cost; 6 adds the queueing of a
+browser's burst on the server's cores.
 
 Data: the synthetic county and incidents of bench/tiles.py (grown to --incidents when smaller;
 an existing database is reused as it is).
@@ -58,6 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from feed import code_version  # noqa: E402
 from filing import operator_token  # noqa: E402
 from tiles import DENSE_POINT, ensure_database, grow, percentiles, sample_tiles, tile_at  # noqa: E402
 
@@ -251,6 +256,26 @@ def summarize(runs: list[dict], *, first: int) -> dict:
     return summary
 
 
+REQUEST_FIELDS = ("layer", "z", "ms", "status", "cache", "worker", "bytes", "at_ms")
+
+
+def dump(report: dict) -> str:
+    """The report as JSON, each run's requests as one line of rows (REQUEST_FIELDS, in the order
+    they were sent): 15,000 requests stay readable and small."""
+    rows = {}
+    slim = {**report, "request_fields": REQUEST_FIELDS, "runs": []}
+    for i, run in enumerate(report["runs"]):
+        key = f"@requests-{i}@"
+        slim["runs"].append({**run, "requests": key})
+        rows[json.dumps(key)] = json.dumps(
+            [[q[f] for f in REQUEST_FIELDS] for q in run["requests"]], separators=(",", ":")
+        )
+    text = json.dumps(slim, indent=1)
+    for key, value in rows.items():
+        text = text.replace(key, value)
+    return text
+
+
 def markdown(summary: dict) -> str:
     modes = list(summary)
     header = (
@@ -295,6 +320,7 @@ def main() -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "load_average_start": load_average(),
+        "code": code_version(),
     }
     began = time.perf_counter()
     ensure_database(args.database_url)
@@ -355,6 +381,11 @@ def main() -> None:
         line for line in log_text.splitlines() if "GET /" not in line and "Booting worker" not in line
     ][-30:]
     report["summary"] = summarize(report["runs"], first=args.first)
+    report["code_at_end"] = code_version()
+    if report["code_at_end"] != report["code"]:
+        print(
+            f"WARNING: the server's code changed during the run: {report['code']} -> {report['code_at_end']}"
+        )
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["load_average_end"] = load_average()
     report["total_seconds"] = round(time.perf_counter() - began, 1)
@@ -367,7 +398,7 @@ def main() -> None:
         )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        args.out.write_text(dump(report) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,14 +14,32 @@ command on 127.0.0.1 against a bench database and, for each stream count N:
    clients, --concurrency of them, a fresh Idempotency-Key each) and records each request's
    latency: p50/p95/p99 and filings/s;
 4. waits until the rollup queue is folded and the feed has read every change event logged
-   meanwhile, then asks the client how many events each stream got; every stream should have
-   got every event logged during the filing (an operator sees the whole county).
+   meanwhile, then asks the client how many events each stream got (it reads on until its
+   sockets are quiet for a second); every stream should have got every event logged during the
+   filing (an operator sees the whole county). Also recorded: when the last event arrived,
+   counted from the end of the filing; how many streams the feed ended (the last chunk of the
+   chunked response: it drops a stream that falls behind) and when; the size of every chunk
+   (one write of the feed: a batch of events) on 20 of the streams; and the feed's resident
+   memory after the filing and at its peak: what the streams cost while events flow, not
+   only idle. Each measurement records the commit and a digest of server/, layers/ and sql/
+   as they were on disk when its server started.
 
-The stream counts run in one server run, in a rotated order in each repeat (repeat 1: 0, 200,
-5000; repeat 2: 200, 5000, 0; ...), so the database's slow growth (each run files incidents)
-and the feed process's history are spread over the counts; medians over the repeats are
-reported. The feed's per-user cap (GRIDWATCH_FEED_STREAMS_PER_USER, 32) is raised for the bench
-(all streams use the operator's token, as a wall of screens signed in as one account would).
+Memory guard: while streams are open, the feed's resident memory is sampled every 0.25 s (its
+peak and a time series are reported); past --feed-rss-limit-gib the client closes every stream
+at once and reports what it got so far, and the run is marked aborted. When that happened while
+the filing still ran, its latencies were partly measured without streams and the summary leaves
+them out; after the filing, they count (the streams were open throughout) but the delivery is
+incomplete. Every server process also gets an address-space limit (--address-space-limit-gib): a
+first version of this bench, without either, had the feed grow to 21 GB with 5,000 streams and
+the kernel's OOM killer end it, on a machine other people were using.
+
+Each measurement gets a freshly started server (and 200 filings to warm it up), so the feed's
+memory is measured from the same start every time: a process that once held a big backlog keeps
+its heap. The stream counts run in a rotated order in each repeat (repeat 1: 0, 200, 5000;
+repeat 2: 200, 5000, 0; ...), so the database's slow growth (each run files incidents) is spread
+over the counts; medians over the repeats are reported. The feed's per-user cap
+(GRIDWATCH_FEED_STREAMS_PER_USER, 32) is raised for the bench (all streams use the operator's
+token, as a wall of screens signed in as one account would).
 
     .venv/bin/python bench/feed.py --database-url postgresql://.../gridwatch_bench_feed \\
         --incidents 200000 --requests 1500 --concurrency 8 --repeats 3 --out bench/results/feed.json
@@ -30,13 +48,14 @@ The stream client is cheap on purpose, because it shares the machine's cores wit
 it connects from a pool of threads (blocking sockets), then polls all sockets with epoll every
 --read-interval seconds and reads whatever is there (browsers on other machines would cost the
 server nothing). Its CPU time is reported beside the feed's, the workers' and PostgreSQL's
-(utime + stime from /proc, over the filing phase). Data: the synthetic county and incidents of
-bench/tiles.py; the database is dropped and rebuilt first unless --reuse.
+(utime + stime from /proc, over the filing, and over filing plus delivery). Data: the synthetic
+county and incidents of bench/tiles.py; the database is dropped and rebuilt first unless --reuse.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -47,6 +66,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -63,6 +83,10 @@ from filing import drop_database, fire, operator_token, sample_points  # noqa: E
 from tiles import ensure_database, grow  # noqa: E402
 
 EVENT_MARK = b"event: incident\n"
+# The last chunk of a chunked response: the feed ended the stream (and keeps the connection).
+END_MARK = b"\r\n0\r\n\r\n"
+TAIL = max(len(EVENT_MARK), len(END_MARK)) - 1
+SAMPLED_STREAMS = 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -105,6 +129,20 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def code_version() -> dict:
+    """The commit, and a digest of the server's code as it is on disk (others may be editing it:
+    each measurement starts a new server, which reads it again)."""
+    digest = hashlib.sha256()
+    for folder in ("server", "layers", "sql"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in (".py", ".sql") and path.is_file():
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {"git_head": head, "code_sha256": digest.hexdigest()[:16]}
 
 
 def load_average() -> list[float]:
@@ -172,6 +210,37 @@ def _open_stream(port: int, token: str) -> tuple[socket.socket | None, int | str
     return sock, 200, rest
 
 
+class Chunks:
+    """Decodes the chunked framing of one stream: the size of each chunk (one write of the feed:
+    a batch of events, a heartbeat)."""
+
+    def __init__(self, initial: bytes) -> None:
+        self.buffer = bytearray()
+        self.need: int | None = None
+        self.sizes: list[int] = []
+        self.done = False
+        self.feed(initial)
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while not self.done:
+            if self.need is None:
+                end = self.buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                size = int(bytes(self.buffer[:end]).split(b";")[0], 16)
+                del self.buffer[: end + 2]
+                if size == 0:
+                    self.done = True
+                    return
+                self.need = size
+            if len(self.buffer) < self.need + 2:
+                return
+            self.sizes.append(self.need)
+            del self.buffer[: self.need + 2]
+            self.need = None
+
+
 def stream_client(
     pipe, port: int, token: str, count: int, read_interval: float, connect_threads: int
 ) -> None:
@@ -188,9 +257,12 @@ def stream_client(
         if s is None:
             failures[str(status)] = failures.get(str(status), 0) + 1
     events = {s.fileno(): rest.count(EVENT_MARK) for s, _, rest in opened if s is not None}
-    tails = {s.fileno(): rest[-(len(EVENT_MARK) - 1) :] for s, _, rest in opened if s is not None}
+    tails = {s.fileno(): rest[-TAIL:] for s, _, rest in opened if s is not None}
+    sampled = {s.fileno(): Chunks(rest) for s, _, rest in opened[:SAMPLED_STREAMS] if s is not None}
     received = dict.fromkeys(events, 0)
-    ended: set[int] = set()
+    ended: set[int] = set()  # connection closed by the feed
+    finished: dict[int, float] = {}  # stream ended by the feed (last chunk), when
+    last_event = time.monotonic()
     by_fd = {s.fileno(): s for s in socks}
     poller = select.epoll()
     for fd in by_fd:
@@ -200,6 +272,7 @@ def stream_client(
     )
 
     def read_ready() -> int:
+        nonlocal last_event
         got = 0
         for fd, _ in poller.poll(0):
             sock = by_fd[fd]
@@ -216,31 +289,47 @@ def stream_client(
                     break
                 got += len(data)
                 received[fd] += len(data)
+                if fd in sampled:
+                    sampled[fd].feed(data)
                 buffer = tails[fd] + data
-                events[fd] += buffer.count(EVENT_MARK)
-                tails[fd] = buffer[-(len(EVENT_MARK) - 1) :]
+                found = buffer.count(EVENT_MARK)
+                if found:
+                    events[fd] += found
+                    last_event = time.monotonic()
+                tails[fd] = buffer[-TAIL:]
+                if END_MARK in buffer and fd not in finished:
+                    finished[fd] = time.monotonic()
         return got
 
     deadline = time.monotonic() + 3600  # bounded: the parent stops it long before
     while time.monotonic() < deadline and not pipe.poll(read_interval):
         read_ready()
-    pipe.recv()
+    message = pipe.recv()
     # Told to stop once the feed has read every event: read on until the sockets are quiet
-    # for a second (what the feed still had queued), at most 60 s.
+    # for a second (what the feed still had queued), at most 60 s. Told to abort: close now.
     stop_at = time.monotonic()
-    last_data = stop_at
-    while time.monotonic() - last_data < 1.0 and time.monotonic() - stop_at < 60:
+    quiet_since = stop_at
+    while message == "stop" and time.monotonic() - quiet_since < 1.0 and time.monotonic() - stop_at < 60:
         time.sleep(read_interval)
         if read_ready():
-            last_data = time.monotonic()
+            quiet_since = time.monotonic()
     for sock in socks:
         sock.close()
     pipe.send(
         {
             "events": sorted(events.values()),
             "bytes": sum(received.values()),
-            "ended_by_server": len(ended),
-            "drained_s_after_stop": round(last_data - stop_at, 2),
+            "connections_closed_by_server": len(ended),
+            "ended_by_server": len(finished),
+            "ended_by_server_monotonic": sorted(finished.values())[:: max(1, len(finished) // 50)],
+            "sampled_streams_chunks": {
+                "streams": len(sampled),
+                "chunks_each": [len(c.sizes) for c in sampled.values()],
+                "largest_chunk_bytes": max((max(c.sizes, default=0) for c in sampled.values()), default=0),
+                "last_chunks_of_first_bytes": next(iter(sampled.values())).sizes[-8:] if sampled else [],
+            },
+            "last_event_monotonic": last_event,
+            "client_cpu_s": round(sum(os.times()[:2]), 2),
         }
     )
 
@@ -261,20 +350,30 @@ class Streams:
         self.process = context.Process(
             target=stream_client, args=(child_end, port, token, count, read_interval, 32), daemon=True
         )
+        self.lock = threading.Lock()
+        self.result: dict | None = None
         self.process.start()
         if not self.pipe.poll(300):
             self.process.kill()
             raise SystemExit(f"the stream client did not open {count} streams within 300 s")
         self.opened = self.pipe.recv()
 
-    def stop(self) -> dict:
-        self.pipe.send("stop")
-        if not self.pipe.poll(120):
-            self.process.kill()
-            raise SystemExit("the stream client did not report")
-        result = self.pipe.recv()
-        self.process.join(30)
-        return result
+    def stop(self, message: str = "stop", wait: float = 120) -> dict | None:
+        """Close the streams ("stop": after reading what is still coming; "abort": at once) and
+        return the client's counts; None if it did not report within ``wait`` s (then it is
+        killed, and the kernel closes its sockets)."""
+        with self.lock:
+            if self.result is None and self.process.is_alive():
+                try:
+                    self.pipe.send(message)
+                    if self.pipe.poll(wait):
+                        self.result = self.pipe.recv()
+                except (EOFError, OSError):
+                    pass
+            if self.result is None:
+                self.process.kill()
+            self.process.join(30)
+            return self.result
 
 
 # -- the server -----------------------------------------------------------------------
@@ -300,10 +399,16 @@ def wait_until(predicate, *, seconds: float, what: str, every: float = 0.2):
     raise SystemExit(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
-class Server:
-    """`gridwatch serve` (gunicorn and the feed) on 127.0.0.1."""
+class ServerGone(Exception):
+    """`gridwatch serve` ended (it stops both servers when either ends)."""
 
-    def __init__(self, url: str, *, port: int, workers: int, log: Path) -> None:
+
+class Server:
+    """`gridwatch serve` (gunicorn and the feed) on 127.0.0.1, each of its processes limited to
+    ``memory_limit`` bytes of address space (RLIMIT_AS), so a feed that runs away fails in its
+    own allocations instead of calling the kernel's OOM killer onto the whole machine."""
+
+    def __init__(self, url: str, *, port: int, workers: int, log: Path, memory_limit: int) -> None:
         self.port, self.feed_port = port, port + 1
         env = {
             **os.environ,
@@ -311,7 +416,11 @@ class Server:
             "GRIDWATCH_SECRET_KEY": "bench",
             "GRIDWATCH_FEED_STREAMS_PER_USER": "100000",
         }
-        self.log = log.open("wb")
+        self.log = log.open("ab")
+
+        def limit_memory() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("gridwatch")),
@@ -327,6 +436,7 @@ class Server:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            preexec_fn=limit_memory,
         )
         try:
             wait_until(
@@ -347,6 +457,10 @@ class Server:
             self.close()
             raise
 
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise ServerGone(f"gridwatch serve ended with status {self.process.returncode}")
+
     def gunicorn_pids(self) -> list[int]:
         masters = [pid for pid in children(self.process.pid) if "gunicorn" in cmdline(pid)]
         return masters + [pid for master in masters for pid in children(master)]
@@ -366,6 +480,43 @@ class Server:
         self.log.close()
 
 
+class Watchdog(threading.Thread):
+    """Samples the feed's resident memory every 0.25 s while streams are open; past ``limit``
+    it has the stream client close every stream at once (and report what it got so far)."""
+
+    def __init__(self, pid: int, client: Streams, limit: int, started: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.client, self.limit, self.started = pid, client, limit, started
+        self.samples: list[tuple[float, int]] = []
+        self.tripped: dict | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 900
+        while not self.done.wait(0.25) and time.monotonic() < deadline:
+            try:
+                rss = rss_bytes(self.pid)
+            except (OSError, RuntimeError):
+                return
+            self.samples.append((round(time.perf_counter() - self.started, 2), rss))
+            if rss > self.limit and self.tripped is None:
+                self.tripped = {"at_s": self.samples[-1][0], "feed_rss": rss}
+                self.client.stop("abort", wait=10)
+
+    def stop(self) -> dict:
+        self.done.set()
+        self.join(10)
+        peak = max(self.samples, key=lambda s: s[1]) if self.samples else (None, None)
+        # At most ~120 samples in the report: (seconds since the streams were opened, MiB).
+        step = max(1, len(self.samples) // 120)
+        return {
+            "feed_rss_peak": peak[1],
+            "feed_rss_peak_at_s": peak[0],
+            "tripped": self.tripped,
+            "feed_rss_mib_series": [(t, round(r / 2**20)) for t, r in self.samples[::step]],
+        }
+
+
 # -- one measurement ------------------------------------------------------------------
 
 
@@ -373,26 +524,51 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))]
 
 
-def settle(url: str, server: Server) -> int:
+def settle(url: str, server: Server, seconds: float = 120) -> int | None:
     """Wait until the rollup queue is folded and the feed has read the whole change log;
-    returns the log's last id."""
-
-    def done():
+    returns the log's last id, or None when that did not happen within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        server.check()
         with psycopg.connect(url) as conn:
             queued = conn.execute("SELECT count(*) FROM tiles.pending_changes").fetchone()[0]
             last = conn.execute("SELECT coalesce(max(id), 0) FROM tiles.change_events").fetchone()[0]
-        return last if queued == 0 and server.feed_health().get("last_event_id") == last else None
+        if queued == 0 and server.feed_health().get("last_event_id") == last:
+            return last
+        time.sleep(0.25)
+    return None
 
-    return wait_until(done, seconds=120, what="the rollup queue and the feed to catch up", every=0.25)
+
+def log_errors(path: Path, offset: int) -> dict[str, int]:
+    """What went wrong in the servers during one measurement, from their output."""
+    with path.open("rb") as log:
+        log.seek(offset)
+        lines = log.read().decode(errors="replace").splitlines()
+    marks = {
+        "tracebacks": "Traceback (most recent call last)",
+        "feed_errors": "[feed] ERROR",
+        "MemoryError": "MemoryError",
+        "ClientConnectionResetError": "ClientConnectionResetError",
+    }
+    return {name: sum(1 for line in lines if mark in line) for name, mark in marks.items()}
+
+
+def last_event_id(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM tiles.change_events").fetchone()[0]
 
 
 def measure(url: str, server: Server, *, streams: int, token: str, points, args, postmaster) -> dict:
+    server.check()
     last_before = settle(url, server)
+    if last_before is None:
+        raise SystemExit("the feed did not catch up before a measurement")
     wait_until(lambda: server.feed_health().get("streams") == 0, seconds=60, what="0 open streams")
     time.sleep(1.0)
+    log_offset = Path(server.log.name).stat().st_size
     rss_before = rss_bytes(server.feed_pid)
     result: dict = {"streams": streams, "load_average_before": load_average(), "feed_rss_before": rss_before}
-    client = None
+    client = watchdog = None
     if streams:
         started = time.perf_counter()
         client = Streams(server.feed_port, token, streams, args.read_interval)
@@ -407,6 +583,8 @@ def measure(url: str, server: Server, *, streams: int, token: str, points, args,
         rss_open = rss_bytes(server.feed_pid)
         result["feed_rss_open"] = rss_open
         result["rss_per_stream_bytes"] = round((rss_open - rss_before) / streams)
+        watchdog = Watchdog(server.feed_pid, client, args.feed_rss_limit_gib * 2**30, time.perf_counter())
+        watchdog.start()
     meter = CpuMeter(
         {
             "feed": lambda: [server.feed_pid],
@@ -417,18 +595,11 @@ def measure(url: str, server: Server, *, streams: int, token: str, points, args,
         }
     )
     meter.start()
+    filing_started = time.perf_counter()
     latencies, statuses, seconds = fire(server.port, token, points, args.requests, args.concurrency)
+    filed_at = time.monotonic()
     cpu = meter.stop()
     result["load_average_after"] = load_average()
-    last_after = settle(url, server)
-    with psycopg.connect(url) as conn:
-        logged = conn.execute(
-            "SELECT count(*) FROM tiles.change_events WHERE id > %s AND id <= %s", [last_before, last_after]
-        ).fetchone()[0]
-        bulk = conn.execute(
-            "SELECT count(*) FROM tiles.change_events WHERE id > %s AND id <= %s AND kind = 'bulk'",
-            [last_before, last_after],
-        ).fetchone()[0]
     ordered = sorted(latencies)
     result |= {
         "requests": len(latencies),
@@ -439,36 +610,77 @@ def measure(url: str, server: Server, *, streams: int, token: str, points, args,
         "p95_ms": round(percentile(ordered, 0.95), 1),
         "p99_ms": round(percentile(ordered, 0.99), 1),
         "max_ms": round(ordered[-1], 1),
-        "events_logged": logged,
-        "bulk_events_logged": bulk,
         "cpu_during_filing": cpu,
     }
+    last_after = settle(url, server)
+    result["feed_caught_up_s_after_filing"] = (
+        round(time.monotonic() - filed_at, 2) if last_after is not None else None
+    )
+    if last_after is None:
+        last_after = last_event_id(url)
+    with psycopg.connect(url) as conn:
+        logged, bulk = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE kind = 'bulk') FROM tiles.change_events"
+            " WHERE id > %s AND id <= %s",
+            [last_before, last_after],
+        ).fetchone()
+    result |= {"events_logged": logged, "bulk_events_logged": bulk}
     if client:
         result["feed_rss_after_filing"] = rss_bytes(server.feed_pid)
-        result["feed_rss_peak_so_far"] = rss_bytes(server.feed_pid, "VmHWM")
         result["feed_streams_after_filing"] = server.feed_health().get("streams")
         counts = client.stop()
-        events = counts.pop("events")
-        result["delivered"] = {
-            "streams_counted": len(events),
-            "min": events[0] if events else None,
-            "median": statistics.median(events) if events else None,
-            "max": events[-1] if events else None,
-            "streams_with_all_events": sum(1 for e in events if e >= logged),
-            **counts,
-        }
-        wait_until(lambda: server.feed_health().get("streams") == 0, seconds=60, what="streams to close")
+        result["cpu_filing_and_delivery"] = meter.stop()
+        # The client has ended by now: its own CPU time is in "delivered", client_cpu_s.
+        result["cpu_filing_and_delivery"]["cpu_s"].pop("stream_client")
+        watchdog_report = watchdog.stop()
+        result["feed_memory"] = watchdog_report
+        tripped = watchdog_report["tripped"]
+        result["aborted"] = tripped is not None
+        if tripped:
+            # Seconds since the filing began; a trip after the filing ended leaves its latencies
+            # valid (the streams were open throughout), only the delivery unfinished.
+            tripped["s_into_filing"] = round(tripped["at_s"] - (filing_started - watchdog.started), 2)
+            tripped["during_filing"] = tripped["s_into_filing"] < seconds
+        if counts is not None:
+            events = counts.pop("events")
+            # CLOCK_MONOTONIC is one clock for every process of the machine.
+            counts["last_event_s_after_filing"] = round(counts.pop("last_event_monotonic") - filed_at, 2)
+            counts["ended_by_server_s_after_filing"] = [
+                round(t - filed_at, 2) for t in counts.pop("ended_by_server_monotonic")
+            ]
+            result["delivered"] = {
+                "complete_run": tripped is None,
+                "streams_counted": len(events),
+                "min": events[0] if events else None,
+                "median": statistics.median(events) if events else None,
+                "max": events[-1] if events else None,
+                "streams_with_all_events": sum(1 for e in events if e >= logged),
+                "bytes_per_event": round(counts["bytes"] / max(1, sum(events))),
+                **counts,
+            }
+        result["feed_rss_peak_so_far"] = rss_bytes(server.feed_pid, "VmHWM")
+        wait_until(lambda: server.feed_health().get("streams") == 0, seconds=120, what="streams to close")
+        result["feed_rss_after_close"] = rss_bytes(server.feed_pid)
+    result["serve_log_errors"] = log_errors(Path(server.log.name), log_offset)
+    tail = ""
+    if client:
+        tail = f"  rss/stream {result['rss_per_stream_bytes'] / 1024:.1f} KiB"
+        if "delivered" in result:
+            tail += (
+                f"  delivered min {result['delivered']['min']} / median {result['delivered']['median']}"
+                f" of {logged}, last event {result['delivered']['last_event_s_after_filing']} s after the"
+                " filing"
+            )
+        tail += f", feed RSS peak {result['feed_memory']['feed_rss_peak'] / 2**20:.0f} MiB"
+        if result["aborted"]:
+            tail += (
+                f"  MEMORY GUARD: feed RSS {tripped['feed_rss'] / 2**30:.1f} GiB"
+                f" {tripped['s_into_filing']} s after the filing began, streams closed"
+            )
     print(
         f"  {streams:>5} streams: {result['rate_per_s']:6.1f} filings/s  p50 {result['p50_ms']:6.1f}"
-        f"  p95 {result['p95_ms']:6.1f}  p99 {result['p99_ms']:6.1f} ms"
-        + (
-            f"  rss/stream {result['rss_per_stream_bytes'] / 1024:.1f} KiB"
-            f"  delivered min {result['delivered']['min']} / median {result['delivered']['median']}"
-            f" of {logged}"
-            if client
-            else ""
-        )
-        + f"  cpu {cpu['cpu_s']}  load {result['load_average_after'][0]}",
+        f"  p95 {result['p95_ms']:6.1f}  p99 {result['p99_ms']:6.1f} ms{tail}"
+        f"  cpu {cpu['cpu_s']}  load {result['load_average_after'][0]}",
         flush=True,
     )
     return result
@@ -486,17 +698,34 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--port", type=int, default=18441, help="gunicorn; the feed gets port + 1")
-    parser.add_argument("--read-interval", type=float, default=0.2, help="seconds between the client's reads")
+    parser.add_argument(
+        "--read-interval", type=float, default=0.05, help="seconds between the client's reads"
+    )
+    parser.add_argument(
+        "--feed-rss-limit-gib",
+        type=float,
+        default=3.0,
+        help="close every stream when the feed's resident memory passes this (protects the machine)",
+    )
+    parser.add_argument(
+        "--address-space-limit-gib",
+        type=float,
+        default=8.0,
+        help="RLIMIT_AS of each server process: a backstop against the kernel's OOM killer",
+    )
+    parser.add_argument("--log", type=Path, help="gridwatch serve's output (default: a file in /tmp)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--reuse", action="store_true", help="the database as it is, not a rebuilt one")
     args = parser.parse_args()
     counts = args.streams or [0, 200, 5000]
+    log = args.log or Path(tempfile.mkstemp(prefix="gridwatch-bench-feed-", suffix=".log")[1])
 
     report = {
         "command": " ".join(sys.argv),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "load_average_start": load_average(),
+        "serve_log": str(log),
     }
     started = time.perf_counter()
     if not args.reuse:
@@ -516,39 +745,57 @@ def main() -> None:
         "gunicorn": f"{args.workers} workers x 8 threads (gthread), as gridwatch serve runs it",
         "read_interval_s": args.read_interval,
         "GRIDWATCH_FEED_STREAMS_PER_USER": 100000,
+        "feed_rss_limit_gib": args.feed_rss_limit_gib,
+        "address_space_limit_gib": args.address_space_limit_gib,
     }
-    report["runs"] = []
-    with tempfile.TemporaryDirectory(prefix="gridwatch-bench-feed-") as tmp:
-        server = Server(args.database_url, port=args.port, workers=args.workers, log=Path(tmp) / "serve.log")
-        try:
-            report["feed_rss_at_start"] = rss_bytes(server.feed_pid)
-            fire(server.port, token, points, 200, args.concurrency)  # warm up pools and caches
-            for repeat in range(args.repeats):
-                order = counts[repeat % len(counts) :] + counts[: repeat % len(counts)]
-                print(f"repeat {repeat + 1}: {order}", flush=True)
-                for streams in order:
-                    run = measure(
-                        args.database_url,
-                        server,
-                        streams=streams,
-                        token=token,
-                        points=points,
-                        args=args,
-                        postmaster=postmaster,
-                    )
-                    report["runs"].append({"repeat": repeat + 1, **run})
-                    if args.out:
-                        args.out.parent.mkdir(parents=True, exist_ok=True)
-                        args.out.write_text(json.dumps(report, indent=1) + "\n")
-        finally:
-            server.close()
-            log_tail = (Path(tmp) / "serve.log").read_bytes()[-4000:].decode(errors="replace")
+    report["runs"], report["server_starts"] = [], []
+
+    def start_server() -> Server:
+        server = Server(
+            args.database_url,
+            port=args.port,
+            workers=args.workers,
+            log=log,
+            memory_limit=int(args.address_space_limit_gib * 2**30),
+        )
+        report["server_starts"].append(round(time.perf_counter() - started, 1))
+        fire(server.port, token, points, 200, args.concurrency)  # warm up pools and caches
+        return server
+
+    for repeat in range(args.repeats):
+        order = counts[repeat % len(counts) :] + counts[: repeat % len(counts)]
+        print(f"repeat {repeat + 1}: {order}", flush=True)
+        for streams in order:
+            code = code_version()
+            server = start_server()
+            try:
+                run = measure(
+                    args.database_url,
+                    server,
+                    streams=streams,
+                    token=token,
+                    points=points,
+                    args=args,
+                    postmaster=postmaster,
+                )
+            except ServerGone as gone:
+                print(f"  {streams:>5} streams: {gone}", flush=True)
+                run = {"streams": streams, "server_gone": str(gone), "load_average": load_average()}
+            finally:
+                server.close()
+            report["runs"].append({"repeat": repeat + 1, "code": code, **run})
+            if args.out:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps(report, indent=1) + "\n")
     report["serve_log_tail"] = [
         line
-        for line in log_tail.splitlines()
+        for line in log.read_text(errors="replace").splitlines()
         if '"POST /api/v1/incidents' not in line and "GET /health" not in line
-    ][-20:]
+    ][-30:]
     report["summary"] = summarize(report["runs"], counts)
+    report["code_versions"] = sorted({json.dumps(r["code"], sort_keys=True) for r in report["runs"]})
+    if len(report["code_versions"]) > 1:
+        print(f"WARNING: the server's code changed during the run: {report['code_versions']}")
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["load_average_end"] = load_average()
     report["total_seconds"] = round(time.perf_counter() - started, 1)
@@ -559,32 +806,66 @@ def main() -> None:
 
 
 def summarize(runs: list[dict], counts: list[int]) -> list[dict]:
-    """Medians over the repeats, per stream count."""
+    """Medians over the repeats, per stream count. Filing numbers leave out runs in which the
+    memory guard closed the streams while the filing ran (or the server died); delivery numbers
+    come from runs the guard did not stop."""
     rows = []
     base = None
     for streams in counts:
         mine = [r for r in runs if r["streams"] == streams]
-        if not mine:
-            continue
+        valid = [
+            r
+            for r in mine
+            if "p95_ms" in r and not (r.get("aborted") and r["feed_memory"]["tripped"]["during_filing"])
+        ]
+        complete = [r for r in valid if "delivered" in r and not r.get("aborted")]
         row = {
             "streams": streams,
             "repeats": len(mine),
-            **{
-                key: statistics.median(r[key] for r in mine)
-                for key in ("rate_per_s", "p50_ms", "p95_ms", "p99_ms")
-            },
-            "p95_each": [r["p95_ms"] for r in mine],
+            "filing_valid": len(valid),
+            "delivery_complete": len(complete),
+            "memory_guard_tripped": sum(1 for r in mine if r.get("aborted")),
+            "server_gone": sum(1 for r in mine if "server_gone" in r),
         }
+        if valid:
+            row |= {
+                key: statistics.median(r[key] for r in valid)
+                for key in ("rate_per_s", "p50_ms", "p95_ms", "p99_ms")
+            }
+            row["p95_each"] = [r["p95_ms"] for r in valid]
         if streams:
-            row["rss_per_stream_bytes"] = statistics.median(r["rss_per_stream_bytes"] for r in mine)
-            row["delivered_min"] = min(r["delivered"]["min"] for r in mine)
-            row["delivered_median"] = statistics.median(r["delivered"]["median"] for r in mine)
-            row["events_logged"] = [r["events_logged"] for r in mine]
-            row["streams_with_all_events"] = [r["delivered"]["streams_with_all_events"] for r in mine]
-            row["feed_cpu_s"] = statistics.median(r["cpu_during_filing"]["cpu_s"]["feed"] for r in mine)
-        if streams == 0:
+            opened = [r for r in mine if "rss_per_stream_bytes" in r]
+            if opened:
+                row["rss_per_stream_bytes"] = statistics.median(r["rss_per_stream_bytes"] for r in opened)
+                row["feed_rss_peak_each"] = [r["feed_memory"]["feed_rss_peak"] for r in opened]
+                row["feed_rss_highwater_each"] = [r["feed_rss_peak_so_far"] for r in opened]
+                row["feed_cpu_s_filing_and_delivery_each"] = [
+                    r["cpu_filing_and_delivery"]["cpu_s"]["feed"] for r in opened
+                ]
+                row["ended_by_server_each"] = [
+                    r["delivered"]["ended_by_server"] if "delivered" in r else None for r in opened
+                ]
+                row["largest_chunk_bytes_each"] = [
+                    r["delivered"]["sampled_streams_chunks"]["largest_chunk_bytes"]
+                    if "delivered" in r
+                    else None
+                    for r in opened
+                ]
+                row["delivered_median_each"] = [
+                    r["delivered"]["median"] if "delivered" in r else None for r in opened
+                ]
+            if complete:
+                row["delivered_min"] = min(r["delivered"]["min"] for r in complete)
+                row["delivered_median"] = statistics.median(r["delivered"]["median"] for r in complete)
+                row["events_logged"] = [r["events_logged"] for r in complete]
+                row["streams_with_all_events"] = [r["delivered"]["streams_with_all_events"] for r in complete]
+                row["last_event_s_after_filing"] = [
+                    r["delivered"]["last_event_s_after_filing"] for r in complete
+                ]
+        row["serve_log_errors_each"] = [r.get("serve_log_errors") for r in mine]
+        if streams == 0 and "p95_ms" in row:
             base = row["p95_ms"]
-        if base:
+        if base and "p95_ms" in row:
             row["p95_vs_no_streams"] = round(row["p95_ms"] / base, 2)
         rows.append(row)
     return rows
