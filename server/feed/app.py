@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import psycopg
 from aiohttp import web
@@ -50,7 +51,6 @@ BACKFILL_LIMIT = 1000
 DOCUMENTS_KEPT = 2 * BACKFILL_LIMIT
 RETRY = b"retry: 2000\n\n"
 SETTINGS_KEY = web.AppKey("settings", Settings)
-FEED_KEY = web.AppKey("feed", object)
 
 
 # A department handler sees the incidents dispatched to their department now, as in the REST API.
@@ -61,11 +61,14 @@ def _incident_ids(rows: list[dict]) -> list[int]:
     return [row["incident_id"] for row in rows if row["incident_id"] is not None]
 
 
+@dataclass(frozen=True)
 class Viewer:
-    """Who opened a stream: the user, and the credential whose end ends the stream."""
+    """Who opened a stream: the user, and the credential whose end ends the stream (an API
+    token's id, or when a login session ends, in time.time() seconds)."""
 
-    def __init__(self, user: User, *, token_id: int | None = None, ends_at: float | None = None) -> None:
-        self.user, self.token_id, self.ends_at = user, token_id, ends_at
+    user: User
+    token_id: int | None = None
+    ends_at: float | None = None
 
 
 class Feed:
@@ -256,6 +259,8 @@ class Feed:
 
 
 # -- HTTP -------------------------------------------------------------------------------
+
+FEED_KEY = web.AppKey("feed", Feed)
 
 
 def _cors(request: web.Request) -> dict[str, str]:
