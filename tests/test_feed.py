@@ -8,6 +8,7 @@ import json
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -278,6 +279,13 @@ def test_an_inspector_given_another_grid_hears_of_it_at_once(feed, database_url)
         assert stream.next_event()["incident_id"] == far
 
 
+def run_in_own_loop(coroutine_function):
+    """asyncio.run in a thread of its own: the browser tests' Playwright keeps an event loop
+    running in the main thread for the whole session."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function())).result()
+
+
 def test_a_client_that_falls_behind_is_dropped_not_buffered_for_ever():
     from server.auth.scope import SEES_ALL
     from server.auth.users import User
@@ -299,7 +307,7 @@ def test_a_client_that_falls_behind_is_dropped_not_buffered_for_ever():
         hub.publish(rows[:1], documents[:1], {})  # the one that never read is dropped now
         return reader, sleeper, written
 
-    reader, sleeper, written = asyncio.run(publish_twice())
+    reader, sleeper, written = run_in_own_loop(publish_twice)
     assert LAG_LIMIT_BYTES < 800 * 1000
     assert not reader.closed and sleeper.closed
     assert sleeper.queue.get_nowait() is None  # its writer stops at once
