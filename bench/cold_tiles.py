@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from feed import code_version  # noqa: E402
 from filing import operator_token  # noqa: E402
-from tiles import DENSE_POINT, ensure_database, grow, percentiles, sample_tiles, tile_at  # noqa: E402
+from tiles import DENSE_POINT, command_line, ensure_database, grow, percentiles, sample_tiles, tile_at  # noqa: E402
 
 from layers.catalog import LAYERS  # noqa: E402
 
@@ -316,7 +316,7 @@ def main() -> None:
     zooms = args.zoom or [5, 8, 11, 14, 16]
 
     report = {
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "load_average_start": load_average(),

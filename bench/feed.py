@@ -85,7 +85,7 @@ from procstats import (  # noqa: E402
     rss_bytes,
 )
 from sse_client import Streams  # noqa: E402
-from tiles import ensure_database, grow  # noqa: E402
+from tiles import command_line, ensure_database, grow  # noqa: E402
 
 # -- the server -----------------------------------------------------------------------
 
@@ -432,7 +432,7 @@ def main() -> None:
     log = args.log or Path(tempfile.mkstemp(prefix="gridwatch-bench-feed-", suffix=".log")[1])
 
     report = {
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "load_average_start": load_average(),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -52,6 +53,11 @@ SELECT ST_AsMVT(t, 'incidents', 4096, 'geom', 'id') AS tile
           FROM incidents i
          WHERE i.geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326)) t
 """
+
+
+def command_line() -> str:
+    """This run's command line for the results file, without database passwords."""
+    return re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", " ".join(sys.argv))
 
 
 def ensure_database(url: str) -> None:
@@ -208,7 +214,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted(args.incidents or [1_000_000])
     ensure_database(args.database_url)
-    report = {"command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {"command": command_line(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     report["loads"], report["results"] = [], []
     for size in sizes:
         print(f"growing to {size:,} incidents")
