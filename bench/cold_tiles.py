@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from feed import code_version  # noqa: E402
 from filing import operator_token  # noqa: E402
+from procstats import serve_command  # noqa: E402
 from tiles import DENSE_POINT, command_line, ensure_database, grow, percentiles, sample_tiles, tile_at  # noqa: E402
 
 from layers.catalog import LAYERS  # noqa: E402
@@ -123,18 +124,7 @@ def start_api(url: str, *, port: int, workers: int, env: dict, log) -> tuple[sub
     """`gridwatch serve --only api`; returns it once /health answers 200, and the seconds that took."""
     started = time.perf_counter()
     server = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gridwatch")),
-            "serve",
-            "--only",
-            "api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
+        serve_command(port, workers=workers, only="api"),
         cwd=ROOT,
         env={**os.environ, "GRIDWATCH_DATABASE_URL": url, "GRIDWATCH_SECRET_KEY": "bench", **env},
         stdout=log,

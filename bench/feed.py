@@ -83,6 +83,7 @@ from procstats import (  # noqa: E402
     load_average,
     postmaster_pid,
     rss_bytes,
+    serve_command,
 )
 from sse_client import Streams  # noqa: E402
 from tiles import command_line, ensure_database, grow  # noqa: E402
@@ -133,16 +134,7 @@ class Server:
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
         self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gridwatch")),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
+            serve_command(port, workers=workers),
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -1,10 +1,12 @@
-"""Process statistics from /proc for the benchmarks: resident memory, CPU seconds, children."""
+"""The benchmarks' server processes: the `gridwatch serve` command line, and statistics from
+/proc (resident memory, CPU seconds, children)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +14,22 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def serve_command(port: int, *, workers: int, only: str | None = None) -> list[str]:
+    """`gridwatch serve` on loopback: gunicorn on ``port`` and the feed on port + 1, or ``only``
+    one of them."""
+    return [
+        str(Path(sys.executable).with_name("gridwatch")),
+        "serve",
+        *(["--only", only] if only else []),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def rss_bytes(pid: int, field: str = "VmRSS") -> int:
