@@ -231,3 +231,50 @@ def test_a_user_lists_and_revokes_their_own_tokens(client, tokens, conn):
     assert client.get("/api/v1/users/me", headers=bearer(phone)).status_code == 401
     assert client.get("/api/v1/users/me", headers=headers).status_code == 200
     assert client.get("/api/v1/users/me", headers=bearer(tokens["operator1"])).status_code == 200
+
+
+def test_a_session_lives_on_the_server_and_ends_for_every_copy_of_its_cookie(settings, conn, tokens):
+    """Logout, an idle day and a deactivation each end the session for every copy of the cookie;
+    requests renew it."""
+    give_password(conn, "operator1", "correct horse")
+    moment = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    worker = create_app(settings)
+    worker.extensions[CLOCK_KEY] = lambda: moment
+    idle = timedelta(hours=settings.session_hours)
+
+    def log_in():
+        browser = worker.test_client()
+        login = browser.post(
+            "/api/v1/auth/login", json={"username": "operator1", "password": "correct horse"}
+        )
+        assert login.status_code == 200
+        copy = worker.test_client()
+        copy.set_cookie("session", browser.get_cookie("session").value)
+        return browser, copy, login.get_json()["csrf_token"]
+
+    try:
+        browser, copy, csrf = log_in()
+        assert conn.execute("SELECT count(*) AS n FROM login_sessions").fetchone()["n"] == 1
+        assert browser.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+        assert copy.get("/api/v1/users/me").status_code == 401
+        assert conn.execute("SELECT count(*) AS n FROM login_sessions").fetchone()["n"] == 0
+
+        browser, copy, _ = log_in()
+        moment += idle - timedelta(minutes=5)
+        assert browser.get("/api/v1/users/me").status_code == 200  # renewed
+        moment += idle - timedelta(minutes=5)
+        assert copy.get("/api/v1/users/me").status_code == 200
+        moment += idle + timedelta(minutes=1)
+        assert copy.get("/api/v1/users/me").status_code == 401  # idle too long
+
+        browser, copy, _ = log_in()
+        admin = {"Authorization": f"Bearer {tokens['admin1']}"}
+        off = worker.test_client().patch("/api/v1/users/operator1", json={"active": False}, headers=admin)
+        assert off.status_code == 200
+        assert copy.get("/api/v1/users/me").status_code == 401
+        on = worker.test_client().patch("/api/v1/users/operator1", json={"active": True}, headers=admin)
+        assert on.status_code == 200
+        assert browser.get("/api/v1/users/me").status_code == 401  # not revived by reactivation
+        assert conn.execute("SELECT count(*) AS n FROM login_sessions").fetchone()["n"] == 0
+    finally:
+        worker.extensions["gridwatch.db"].close()

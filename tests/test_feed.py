@@ -167,6 +167,33 @@ def test_a_session_stream_ends_with_its_session(app, database_url, tmp_path):
             assert "Access-Control-Allow-Origin" not in foreign.response.headers
 
 
+def test_a_logout_ends_the_sessions_streams_at_once(app, database_url, tmp_path):
+    """Every stream opened with a copy of the cookie ends when the session logs out."""
+    with psycopg.connect(database_url) as conn:
+        user_id = conn.execute("SELECT id FROM users WHERE username = 'operator1'").fetchone()[0]
+        set_password(conn, user_id=user_id, password="correct horse")
+    client = app.test_client()
+    login = client.post("/api/v1/auth/login", json={"username": "operator1", "password": "correct horse"})
+    headers = {"Cookie": f"session={client.get_cookie('session').value}"}
+    with feed_server(database_url, tmp_path, feed_heartbeat_s="30") as feed:
+        with (
+            EventStream(feed, headers, timeout=10) as first,
+            EventStream(feed, headers, timeout=10) as second,
+        ):
+            assert first.status == second.status == 200
+            logout = client.post(
+                "/api/v1/auth/logout", headers={"X-CSRF-Token": login.get_json()["csrf_token"]}
+            )
+            assert logout.status_code == 204
+            started = time.monotonic()
+            for stream in (first, second):
+                while stream.next_event() is not None:
+                    pass
+            assert time.monotonic() - started < 3  # the notification, not the 30 s heartbeat
+        with EventStream(feed, headers) as after:
+            assert after.status == 401
+
+
 def test_an_inspectors_stream_holds_nothing_of_another_grid(feed, database_url):
     with EventStream(feed, bearer(token_for(database_url, "inspector1")), timeout=3) as stream:
         far = file_incident(database_url, FAR)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import psycopg
 from psycopg import sql
 
+from server.auth.sessions import end_user_sessions
 from server.errors import NotFound, Unprocessable
 
 # How a category's time limit runs: in calendar time, or in the work calendar's working hours.
@@ -71,5 +72,11 @@ def list_users(conn: psycopg.Connection) -> list[dict]:
 
 def set_user_active(conn: psycopg.Connection, *, username: str, active: bool) -> None:
     """Activate or deactivate a user; a deactivated user's tokens and sessions stop working."""
-    if conn.execute("UPDATE users SET active = %s WHERE username = %s", [active, username]).rowcount == 0:
+    row = conn.execute(
+        "UPDATE users SET active = %s WHERE username = %s RETURNING id", [active, username]
+    ).fetchone()
+    if row is None:
         raise NotFound(f"no user {username!r}", field="username")
+    if not active:
+        # Ended, not merely refused: reactivating the user must not revive old cookies.
+        end_user_sessions(conn, user_id=row["id"])

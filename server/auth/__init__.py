@@ -1,5 +1,8 @@
 """Who is calling: a Bearer API token (apps) or a login session cookie (browsers).
 
+The session cookie is signed and holds the session's secret and CSRF token; the session itself
+lives in the database (``server.auth.sessions``), so a logout ends every copy of the cookie.
+
 ``current_user()`` returns the caller as a ``User`` or None, resolved once per request.
 A session cookie authenticates a state-changing request (POST, PUT, PATCH, DELETE) only with
 CSRF proof: the ``X-CSRF-Token`` header (or ``csrf_token`` form field) equal to the token handed
@@ -14,17 +17,18 @@ import hmac
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request, session
+from flask import Flask, current_app, g, request, session
 
 from server import clock
-from server.auth.users import User, get_user, user_for_token
+from server.auth.sessions import session_user
+from server.auth.users import User, user_for_token
 from server.db import get_db
 from server.errors import Forbidden, Unauthorized
 
 __all__ = ["User", "current_user", "require_user", "init_app"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SESSION_USER = "uid"
+SESSION_SECRET = "sid"
 SESSION_CSRF = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -56,15 +60,21 @@ def _resolve_user() -> User | None:
         # Every API request starts here: one statement, no transaction of its own.
         with get_db().autocommit_connection() as conn:
             return user_for_token(conn, token=token.strip(), now=clock.now())
-    user_id = session.get(SESSION_USER)
-    if not isinstance(user_id, int):
+    secret = session.get(SESSION_SECRET)
+    if not isinstance(secret, str):
         return None
     if request.method not in SAFE_METHODS and not _has_csrf_proof():
         raise Forbidden(
             "a session request that changes data needs the X-CSRF-Token header", field=CSRF_HEADER
         )
-    with get_db().connection() as conn:
-        return get_user(conn, user_id=user_id)
+    with get_db().autocommit_connection() as conn:
+        found = session_user(conn, secret=secret, now=clock.now(), idle=session_lifetime())
+    return found[1] if found else None
+
+
+def session_lifetime() -> timedelta:
+    """How long a login session lasts after its last request (``session_hours``)."""
+    return current_app.config["PERMANENT_SESSION_LIFETIME"]
 
 
 def _has_csrf_proof() -> bool:
@@ -81,7 +91,7 @@ def _has_csrf_proof() -> bool:
 def init_app(app: Flask) -> None:
     settings = app.extensions["gridwatch.settings"]
     # Set, not setdefault: Flask's defaults already hold these keys (no SameSite, 31 days).
-    # The change feed (server/feed) ends a stream when its session ends, by the same lifetime.
+    # The cookie lives as long as the session in the database: both are renewed by requests.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_hours)

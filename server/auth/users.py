@@ -30,14 +30,14 @@ class User:
 
 
 # Read with every user lookup, so a request's scope costs no round trip of its own.
-_USER_GRIDS = sql.SQL("""
+USER_GRIDS_SQL = sql.SQL("""
     (SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}') FROM grids h
       WHERE h.member_id = u.id AND u.role = 'inspector') AS held_grid_ids,
     (SELECT coalesce(array_agg(DISTINCT d.id), '{}') FROM grids h JOIN grids d ON d.path <@ h.path
       WHERE h.member_id = u.id AND u.role = 'inspector') AS scope_grid_ids""")
 
 
-def _user(row: dict | None) -> User | None:
+def user_from_row(row: dict | None) -> User | None:
     if row is None:
         return None
     return User(
@@ -56,10 +56,10 @@ def get_user(conn: psycopg.Connection, *, user_id: int) -> User | None:
         sql.SQL(
             "SELECT u.id, u.username, u.display_name, u.role, u.department_id, {grids}"
             " FROM users u WHERE u.id = %s AND u.active"
-        ).format(grids=_USER_GRIDS),
+        ).format(grids=USER_GRIDS_SQL),
         [user_id],
     ).fetchone()
-    return _user(row)
+    return user_from_row(row)
 
 
 def find_login(conn: psycopg.Connection, *, username: str) -> tuple[User | None, str | None]:
@@ -68,10 +68,10 @@ def find_login(conn: psycopg.Connection, *, username: str) -> tuple[User | None,
         sql.SQL(
             """SELECT u.id, u.username, u.display_name, u.role, u.department_id, u.password_hash, {grids}
                  FROM users u WHERE lower(u.username) = lower(%s) AND u.active"""
-        ).format(grids=_USER_GRIDS),
+        ).format(grids=USER_GRIDS_SQL),
         [username],
     ).fetchone()
-    return _user(row), row["password_hash"] if row else None
+    return user_from_row(row), row["password_hash"] if row else None
 
 
 def create_user(
@@ -123,7 +123,7 @@ def create_user(
         if assigned is None:
             raise NotFound(f"no grid with code {grid_code!r}", field="grid")
         return get_user(conn, user_id=row["id"])  # now holding the grid
-    return _user(row)
+    return user_from_row(row)
 
 
 def set_password(conn: psycopg.Connection, *, user_id: int, password: str) -> None:
@@ -158,7 +158,7 @@ def token_user(conn: psycopg.Connection, *, token: str, now: datetime) -> tuple[
                       u.department_id, {grids}
                  FROM api_tokens t JOIN users u ON u.id = t.user_id
                 WHERE t.token_sha256 = %s AND t.revoked_at IS NULL AND u.active"""
-        ).format(grids=_USER_GRIDS),
+        ).format(grids=USER_GRIDS_SQL),
         [_token_digest(token)],
     ).fetchone()
     if row is None:
@@ -166,7 +166,7 @@ def token_user(conn: psycopg.Connection, *, token: str, now: datetime) -> tuple[
     # Record use at most once a minute: a write per request would serialise an app's requests.
     if row["last_used_at"] is None or now - row["last_used_at"] > timedelta(minutes=1):
         conn.execute("UPDATE api_tokens SET last_used_at = %s WHERE id = %s", [now, row["token_id"]])
-    return row["token_id"], _user(row)
+    return row["token_id"], user_from_row(row)
 
 
 def list_tokens(conn: psycopg.Connection, *, user_id: int) -> list[dict]:

@@ -7,9 +7,10 @@ import secrets
 from flask import Blueprint, jsonify, request, session
 
 from server import clock, http_input
-from server.auth import SESSION_CSRF, SESSION_USER, current_user, require_user
+from server.auth import SESSION_CSRF, SESSION_SECRET, current_user, require_user, session_lifetime
 from server.auth.passwords import verify_password
 from server.auth.ratelimit import check_login_allowed, clear_login_failures, record_login_failure
+from server.auth.sessions import end_session, start_session
 from server.auth.users import User, find_login, issue_token, list_tokens, revoke_token
 from server.db import get_db
 from server.errors import NotFound, Unauthorized
@@ -56,10 +57,13 @@ def login():
             conn.commit()
             raise Unauthorized("wrong username or password / 用户名或密码错误", field="password")
         clear_login_failures(conn, username=username)
+        secret = start_session(
+            conn, user_id=user.id, remote_addr=remote_addr, now=now, idle=session_lifetime()
+        )
         described = describe_user(conn, user)
     session.clear()
     session.permanent = True
-    session[SESSION_USER] = user.id
+    session[SESSION_SECRET] = secret
     session[SESSION_CSRF] = secrets.token_urlsafe(32)
     return jsonify({"user": described, "csrf_token": session[SESSION_CSRF]})
 
@@ -67,6 +71,10 @@ def login():
 @blueprint.post("/auth/logout")
 def logout():
     current_user()  # a session logout needs CSRF proof like any other change
+    secret = session.get(SESSION_SECRET)
+    if isinstance(secret, str):
+        with get_db().connection() as conn:
+            end_session(conn, secret=secret)
     session.clear()
     return "", 204
 

@@ -1,7 +1,8 @@
 """The change feed's aiohttp application: ``GET /api/v1/events`` and the feed's ``/health``.
 
 One LISTEN connection per process reads the change events that the tile listeners' folds log
-(sql/0021), and the credential changes of sql/0032; the hub fans events out to the streams.
+(sql/0021), and the ends of credentials (sql/0032, sql/0033); the hub fans events out to the
+streams.
 Authentication reuses the API's own lookups (tokens, login sessions) on a small pool of
 ordinary connections, in threads: they run once per stream, not per event.
 """
@@ -15,6 +16,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 
 import psycopg
 from aiohttp import web
@@ -26,8 +28,9 @@ from psycopg_pool import ConnectionPool
 
 from layers.catalog import LAYERS
 from server import clock
-from server.auth import SESSION_USER
+from server.auth import SESSION_SECRET
 from server.auth.scope import Scope, scope_of
+from server.auth.sessions import session_user
 from server.auth.users import User, get_user, token_user
 from server.errors import GridwatchError, InvalidInput, Unauthorized
 from server.feed.hub import Hub, Stream, encode, scoped_document, visible
@@ -64,10 +67,11 @@ def _incident_ids(rows: list[dict]) -> list[int]:
 @dataclass(frozen=True)
 class Viewer:
     """Who opened a stream: the user, and the credential whose end ends the stream (an API
-    token's id, or when a login session ends, in time.time() seconds)."""
+    token's id, or a login session's id and when it ends unless renewed, in time.time() seconds)."""
 
     user: User
     token_id: int | None = None
+    session_id: int | None = None
     ends_at: float | None = None
 
 
@@ -87,11 +91,12 @@ class Feed:
             open=False,
             name="gridwatch-feed",
         )
-        # Login sessions are Flask's signed cookies: read them with Flask's own serializer.
+        # The login cookie is Flask's signed cookie holding the session's secret: read it with
+        # Flask's own serializer, then look the session up (server/auth/sessions.py).
         signer = Flask("gridwatch-feed")
         signer.secret_key = resolve_secret_key(settings)
         self.sessions = SecureCookieSessionInterface().get_signing_serializer(signer)
-        self.session_seconds = settings.session_hours * 3600
+        self.session_lifetime = timedelta(hours=settings.session_hours)
         self.listening = False
         self.last_event_id = 0
         # Documents of recent events: clients dropped together reconnect together, and each
@@ -114,14 +119,17 @@ class Feed:
             if not session_cookie:
                 return None
             try:
-                data, issued = self.sessions.loads(
-                    session_cookie, max_age=self.session_seconds, return_timestamp=True
-                )
+                data = self.sessions.loads(session_cookie, max_age=self.session_lifetime.total_seconds())
             except BadSignature:
                 return None
-            user_id = data.get(SESSION_USER) if isinstance(data, dict) else None
-            user = get_user(conn, user_id=user_id) if isinstance(user_id, int) else None
-            return Viewer(user, ends_at=issued.timestamp() + self.session_seconds) if user else None
+            secret = data.get(SESSION_SECRET) if isinstance(data, dict) else None
+            if not isinstance(secret, str):
+                return None
+            found = session_user(conn, secret=secret, now=clock.now(), idle=self.session_lifetime)
+            if found is None:
+                return None
+            session_id, user, ends_at = found
+            return Viewer(user, session_id=session_id, ends_at=ends_at.timestamp())
 
     def reload_users(self, user_ids: list[int]) -> dict[int, User | None]:
         with self.pool.connection() as conn:
@@ -206,6 +214,8 @@ class Feed:
             if notification.channel == AUTH_CHANNEL:
                 if kind == "token":
                     self.hub.end_token(message["token_id"])
+                elif kind == "session":
+                    self.hub.end_session(message["session_id"])
                 else:
                     self.hub.end_user(message["user_id"])
             elif kind == "incidents":
@@ -314,7 +324,11 @@ async def events(request: web.Request) -> web.StreamResponse:
         if not LAYERS["incidents"].readable_by(viewer.user.role):
             raise Unauthorized("this role may not read incidents", field="Authorization")
         stream = Stream(
-            user=viewer.user, scope=scope_of(viewer.user), token_id=viewer.token_id, ends_at=viewer.ends_at
+            user=viewer.user,
+            scope=scope_of(viewer.user),
+            token_id=viewer.token_id,
+            session_id=viewer.session_id,
+            ends_at=viewer.ends_at,
         )
         feed.hub.open(stream)
     except GridwatchError as error:

@@ -43,8 +43,9 @@ class Stream:
 
     user: User
     scope: Scope
-    token_id: int | None = None  # the API token it was opened with (None: a login session)
-    ends_at: float | None = None  # time.time() when its session ends
+    token_id: int | None = None  # the API token it was opened with
+    session_id: int | None = None  # or the login session
+    ends_at: float | None = None  # time.time() when its session ends unless renewed
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     closed: bool = False
     waiting_bytes: int = 0
@@ -190,6 +191,11 @@ class Hub:
     def end_token(self, token_id: int) -> None:
         for stream in self.streams():
             if stream.token_id == token_id:
+                self.remove(stream)
+
+    def end_session(self, session_id: int) -> None:
+        for stream in self.streams():
+            if stream.session_id == session_id:
                 self.remove(stream)
 
     def end_user(self, user_id: int) -> None:
