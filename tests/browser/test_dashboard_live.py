@@ -223,6 +223,8 @@ def test_operator_accepts_and_dispatches_from_the_card(live_server, page, databa
     # rings the point in red.
     later = datetime.now(UTC) + timedelta(days=2)
     live_server.app.extensions[CLOCK_KEY] = lambda: later
+    with psycopg.connect(database_url) as conn:  # the operator kept working meanwhile
+        conn.execute("UPDATE login_sessions SET last_seen_at = %s", [later])
     page.locator(".gw-action-escalate").click()
     expect(page.locator("#card-warning")).to_contain_text("已超期")
     expect(page.locator("#counter-overdue")).to_have_text("1")

@@ -1,0 +1,1 @@
+"""The leaders' analytics: response indicators and coverage (docs/analytics.md)."""
