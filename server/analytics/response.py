@@ -20,11 +20,12 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    null,
     or_,
     select,
     true,
+    tuple_,
 )
+from sqlalchemy.dialects import postgresql
 
 from server.analytics.period import Period
 from server.analytics.tables import categories, compiled, departments, grids, incidents
@@ -43,6 +44,8 @@ RATES = ("closure_rate", "on_time_rate", "self_handled_share", "rated_share")
 HOURS = (
     "median_accept_h", "p90_accept_h", "median_close_h", "p90_close_h", "backlog_median_age_h",
 )  # fmt: skip
+# Columns of the statement holding two indicators each (the median and p90 of one sort).
+PAIRED = {"accept_h": ("median_accept_h", "p90_accept_h"), "close_h": ("median_close_h", "p90_close_h")}
 INDICATORS = (
     "received", "filed", "rejected", "due", "closed", "closed_on_time", "closure_rate",
     "on_time_rate", "registered", "median_accept_h", "p90_accept_h", "median_close_h",
@@ -63,61 +66,77 @@ class Selection:
 
 
 def _hours(interval):
-    return func.extract("epoch", interval) / 3600.0
+    # date_part, not extract: extract returns numeric, several times slower to aggregate.
+    return func.date_part("epoch", interval) / 3600.0
 
 
 def _ratio(numerator, denominator):
     return cast(numerator, Float) / func.nullif(denominator, 0)
 
 
-def _percentile(fraction: float, value, where):
-    # percentile_cont skips NULLs: the CASE keeps the cases ``where`` holds.
-    return func.percentile_cont(fraction).within_group(case((where, value)))
+def _percentile(fraction: float | tuple[float, ...], value):
+    # percentile_cont skips NULLs (cases that do not count). Several fractions at once (an
+    # array) cost one sort instead of one each.
+    fractions = postgresql.array(fraction) if isinstance(fraction, tuple) else fraction
+    return func.percentile_cont(fractions).within_group(value)
 
 
-def indicator_columns(period: Period) -> list:
-    """Every indicator as an aggregate over ``incidents`` (one row or one group per unit)."""
+def case_columns(period: Period) -> list:
+    """What each case counts as in the period (docs/analytics.md): one boolean per definition,
+    and the hours that the percentiles read (NULL where the case does not count)."""
     i = incidents.c
     starts, ends, as_of = period.starts_at, period.ends_at, period.as_of
     received = and_(i.reported_at >= starts, i.reported_at < ends, i.reported_at <= as_of)
-    accepted = and_(received, i.accepted_at <= as_of)
-    rejected = and_(received, i.rejected_at <= as_of)
+    filed = and_(received, i.accepted_at <= as_of)
     due = and_(or_(i.rejected_at.is_(None), i.rejected_at > as_of), i.due_at >= starts, i.due_at < ends)
     closed = and_(due, i.closed_at <= as_of)
-    on_time = and_(closed, i.closed_at <= i.due_at)
     backlog = and_(
         i.reported_at <= as_of,
         or_(i.closed_at.is_(None), i.closed_at > as_of),
         or_(i.rejected_at.is_(None), i.rejected_at > as_of),
     )
     rated = and_(closed, i.rated_at <= as_of)
-
-    def count(where):
-        return func.count().filter(where)
-
-    accept_h = _hours(i.accepted_at - i.reported_at)
-    close_h = _hours(i.closed_at - i.reported_at)
     return [
-        count(received).label("received"),
-        count(accepted).label("filed"),
-        count(rejected).label("rejected"),
-        count(due).label("due"),
-        count(closed).label("closed"),
-        count(on_time).label("closed_on_time"),
-        _ratio(count(closed), count(due)).label("closure_rate"),
-        _ratio(count(on_time), count(due)).label("on_time_rate"),
-        count(and_(backlog, i.status == "registered", i.registered_at <= as_of)).label("registered"),
-        _percentile(0.5, accept_h, accepted).label("median_accept_h"),
-        _percentile(0.9, accept_h, accepted).label("p90_accept_h"),
-        _percentile(0.5, close_h, closed).label("median_close_h"),
-        _percentile(0.9, close_h, closed).label("p90_close_h"),
-        count(backlog).label("backlog"),
-        _percentile(0.5, _hours(literal(as_of) - i.reported_at), backlog).label("backlog_median_age_h"),
-        count(and_(backlog, i.due_at < as_of)).label("overdue"),
-        count(and_(due, i.rework_count > 0)).label("rework"),
-        _ratio(count(and_(received, i.self_handled)), count(received)).label("self_handled_share"),
-        func.avg(case((rated, cast(i.rating, Float)))).label("rating_mean"),
-        _ratio(count(rated), count(closed)).label("rated_share"),
+        received.label("received"),
+        filed.label("filed"),
+        and_(received, i.rejected_at <= as_of).label("rejected"),
+        due.label("due"),
+        closed.label("closed"),
+        and_(closed, i.closed_at <= i.due_at).label("closed_on_time"),
+        and_(backlog, i.status == "registered", i.registered_at <= as_of).label("registered"),
+        backlog.label("backlog"),
+        and_(backlog, i.due_at < as_of).label("overdue"),
+        and_(due, i.rework_count > 0).label("rework"),
+        and_(received, i.self_handled).label("self_handled"),
+        rated.label("rated"),
+        case((filed, _hours(i.accepted_at - i.reported_at))).label("accept_h"),
+        case((closed, _hours(i.closed_at - i.reported_at))).label("close_h"),
+        case((backlog, _hours(literal(as_of) - i.reported_at))).label("age_h"),
+        case((rated, cast(i.rating, Float))).label("rating"),
+    ]
+
+
+def indicator_columns(cases) -> list:
+    """Every indicator as an aggregate over the columns of ``case_columns`` (``cases``)."""
+
+    def count(flag):
+        return func.count().filter(flag)
+
+    return [
+        *(count(cases[name]).label(name) for name in ("received", "filed", "rejected", "due", "closed")),
+        count(cases.closed_on_time).label("closed_on_time"),
+        _ratio(count(cases.closed), count(cases.due)).label("closure_rate"),
+        _ratio(count(cases.closed_on_time), count(cases.due)).label("on_time_rate"),
+        count(cases.registered).label("registered"),
+        _percentile((0.5, 0.9), cases.accept_h).label("accept_h"),
+        _percentile((0.5, 0.9), cases.close_h).label("close_h"),
+        count(cases.backlog).label("backlog"),
+        _percentile(0.5, cases.age_h).label("backlog_median_age_h"),
+        count(cases.overdue).label("overdue"),
+        count(cases.rework).label("rework"),
+        _ratio(count(cases.self_handled), count(cases.received)).label("self_handled_share"),
+        func.avg(cases.rating).label("rating_mean"),
+        _ratio(count(cases.rated), count(cases.closed)).label("rated_share"),
     ]
 
 
@@ -156,38 +175,33 @@ def _inside(parent: dict):
 
 
 def _units(selection: Selection, parent: dict | None):
-    """The unit rows (every unit, also those without a case) and the expression that puts an
-    incident's row in its unit."""
+    """The unit rows (every unit, also those without a case), the incidents joined to what puts
+    each in its unit, and that unit's expression. Grid units go through a small table of
+    (grid, unit) pairs: the tree is walked once per grid, not once per incident."""
+    g = grids.c
     if selection.by in GRID_LEVELS:
         depth = GRID_LEVELS[selection.by]
-        unit_rows = select(grids.c.id, grids.c.code, grids.c.name_zh.label("name"), grids.c.name_en).where(
-            grids.c.level == selection.by
-        )
+        unit_rows = select(g.id, g.code, g.name_zh.label("name"), g.name_en).where(g.level == selection.by)
+        # A grid's ancestor at this depth: the label at that position of its path.
+        owners = select(
+            g.id.label("grid_id"),
+            cast(func.ltree2text(func.subpath(g.path, depth - 1, 1)), Integer).label("unit_id"),
+        ).where(func.nlevel(g.path) >= depth)
         if parent is not None:
-            unit_rows = unit_rows.where(
-                grids.c.path.op("<@")(cast(literal(parent["path"]), grids.c.path.type))
-            )
-        # The incident's grid's ancestor at this depth: the label at that position of its path.
-        unit_of = case(
-            (
-                func.nlevel(grids.c.path) >= depth,
-                cast(func.ltree2text(func.subpath(grids.c.path, depth - 1, 1)), Integer),
-            ),
-            else_=null(),
-        )
-        return unit_rows, unit_of, True
+            unit_rows = unit_rows.where(_inside(parent))
+            owners = owners.where(_inside(parent))
+        owners = owners.cte("owners")
+        return unit_rows, incidents.join(owners, owners.c.grid_id == incidents.c.grid_id), owners.c.unit_id
+    source = incidents
+    if parent is not None:
+        inside = select(g.id.label("grid_id")).where(_inside(parent)).cte("inside")
+        source = incidents.join(inside, inside.c.grid_id == incidents.c.grid_id)
     if selection.by == "department":
-        unit_rows = select(
-            departments.c.id, departments.c.code, departments.c.name_zh.label("name"), departments.c.name_en
-        )
-        return unit_rows, incidents.c.department_id, False
-    unit_rows = select(
-        categories.c.code.label("id"),
-        categories.c.code,
-        categories.c.name_zh.label("name"),
-        categories.c.name_en,
-    )
-    return unit_rows, incidents.c.category_code, False
+        d = departments.c
+        return select(d.id, d.code, d.name_zh.label("name"), d.name_en), source, incidents.c.department_id
+    c = categories.c
+    unit_rows = select(c.code.label("id"), c.code, c.name_zh.label("name"), c.name_en)
+    return unit_rows, source, incidents.c.category_code
 
 
 def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
@@ -195,29 +209,34 @@ def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
     if selection.by not in UNITS:
         raise InvalidInput(f"by must be one of {', '.join(UNITS)}", field="by")
     parent = _parent_row(conn, selection.parent) if selection.parent else None
-    unit_rows, unit_of, needs_grid = _units(selection, parent)
-    source = incidents.join(grids, grids.c.id == incidents.c.grid_id) if needs_grid or parent else incidents
+    unit_rows, source, unit_of = _units(selection, parent)
     conditions = [_relevant(selection.period), _scope_filter(selection.scope)]
     if selection.category:
         conditions.append(incidents.c.category_code.in_(selection.category))
-    if parent is not None:
-        conditions.append(_inside(parent))
-    measures = indicator_columns(selection.period)
-
-    grouped = (
-        select(unit_of.label("unit_id"), *measures).select_from(source).where(*conditions).group_by(unit_of)
-    ).cte("grouped")
-    units = unit_rows.cte("units")
-    rows_statement = (
-        select(units.c.code, units.c.name, units.c.name_en, *[grouped.c[name] for name in INDICATORS])
-        .select_from(units.outerjoin(grouped, grouped.c.unit_id == units.c.id))
-        .order_by(units.c.code)
+    # Each case's flags are computed once, below an OFFSET (which keeps PostgreSQL from
+    # folding the subquery into the aggregates and evaluating each definition once per use).
+    cases = (
+        select(unit_of.label("unit_id"), *case_columns(selection.period))
+        .select_from(source)
+        .where(*conditions)
+        .offset(0)
+        .subquery("cases")
     )
-    totals_statement = select(*measures).select_from(source).where(*conditions)
-
-    rows = [_figures(row) for row in _fetch(conn, rows_statement)]
-    totals = _figures(_fetch(conn, totals_statement)[0])
-    return {"rows": rows, "totals": totals}
+    # One pass for the units and the totals: GROUPING SETS ((unit), ()).
+    grouped = select(
+        cases.c.unit_id, func.grouping(cases.c.unit_id).label("is_total"), *indicator_columns(cases.c)
+    ).group_by(func.grouping_sets(cases.c.unit_id, tuple_()))
+    by_unit, totals = {}, None
+    for row in _fetch(conn, grouped):
+        if row["is_total"]:
+            totals = row
+        else:
+            by_unit[row["unit_id"]] = row
+    rows = [
+        _figures({**unit, **by_unit.get(unit["id"], dict.fromkeys(INDICATORS))})
+        for unit in _fetch(conn, unit_rows.order_by(unit_rows.selected_columns.code))
+    ]
+    return {"rows": rows, "totals": _figures(totals)}
 
 
 def _fetch(conn: psycopg.Connection, statement) -> list[dict]:
@@ -228,6 +247,9 @@ def _fetch(conn: psycopg.Connection, statement) -> list[dict]:
 def _figures(row: dict) -> dict:
     """A result row with zeros for units without cases and rounded, JSON-friendly numbers."""
     figures = {key: row[key] for key in ("code", "name", "name_en") if key in row}
+    row = dict(row)
+    for column, names in PAIRED.items():
+        row.update(zip(names, row.pop(column, None) or (None, None), strict=True))
     for name in INDICATORS:
         value = row[name]
         if name in COUNTS:
