@@ -193,7 +193,7 @@ LAYERS: dict[str, Layer] = {
                 **_GRID_FIELDS,
                 "closed": Field("Number", "closed incidents"),
                 "median_close_h": Field("Number", "median hours from report to close (within 19 %)"),
-                "on_time_rate": Field("Number", "closed on time / closed with a due time (0-1)"),
+                "on_time_rate": Field("Number", "closed on time / due (0-1, docs/analytics.md)"),
             },
             roles=("operator", "department", "leader", "admin"),
             changes_with=("incident_grids", "grid_table"),

@@ -178,6 +178,19 @@ def test_one_grid_has_ancestors_and_kpis(client, tokens, app):
     assert client.get("/api/v1/grids/511423").status_code == 401
 
 
+def test_a_grid_that_closes_nothing_has_an_on_time_rate_of_zero(client, tokens, app, conn):
+    """按期结案率 = closed on time ÷ due: an open case past its due time counts, unclosed."""
+    app.extensions[CLOCK_KEY] = lambda: T0
+    conn.execute(
+        "UPDATE incidents SET due_at = %s WHERE id = (SELECT min(id) FROM incidents)",
+        [T0 - timedelta(days=1)],
+    )
+    conn.commit()
+    kpis = client.get("/api/v1/grids/511423001", headers=bearer(tokens["leader1"])).get_json()
+    assert kpis["properties"]["kpis"]["due"] == 1
+    assert kpis["properties"]["kpis"]["on_time_rate"] == 0.0
+
+
 def test_categories_departments_and_me(client, tokens):
     headers = bearer(tokens["handler1"])
     categories = client.get("/api/v1/categories", headers=headers).get_json()["categories"]

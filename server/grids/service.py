@@ -98,8 +98,10 @@ def get_grid(conn: psycopg.Connection, *, code: str, now: datetime, simplify: fl
                   count(*) FILTER (WHERE i.status NOT IN ('closed', 'rejected')
                                      AND i.due_at < %(now)s) AS open_overdue,
                   count(*) FILTER (WHERE i.status = 'closed') AS closed,
-                  count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at) AS closed_on_time,
-                  count(*) FILTER (WHERE i.status = 'closed' AND i.due_at IS NOT NULL) AS closed_with_due,
+                  count(*) FILTER (WHERE i.status = 'closed' AND i.closed_at <= i.due_at
+                                     AND i.due_at <= %(now)s) AS closed_on_time,
+                  -- Due by now (docs/analytics.md): not rejected, due time passed.
+                  count(*) FILTER (WHERE i.status <> 'rejected' AND i.due_at <= %(now)s) AS due,
                   count(*) FILTER (WHERE i.reported_at >= %(month_ago)s) AS reported_last_30_days,
                   count(*) FILTER (WHERE i.self_handled) AS self_handled,
                   round(avg(i.rating), 2)::float AS average_rating
@@ -107,8 +109,7 @@ def get_grid(conn: psycopg.Connection, *, code: str, now: datetime, simplify: fl
             WHERE i.grid_id IN (SELECT d.id FROM grids d WHERE d.path <@ %(path)s::ltree)""",
         {"now": now, "month_ago": now - timedelta(days=30), "path": path},
     ).fetchone()
-    due_closed = grid["kpis"].pop("closed_with_due")
-    grid["kpis"]["on_time_rate"] = (
-        round(grid["kpis"]["closed_on_time"] / due_closed, 4) if due_closed else None
-    )
+    # 按期结案率: closed on time ÷ due, as in the bulletin (a grid that closes nothing scores 0).
+    due = grid["kpis"]["due"]
+    grid["kpis"]["on_time_rate"] = round(grid["kpis"]["closed_on_time"] / due, 4) if due else None
     return grid
