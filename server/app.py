@@ -12,6 +12,7 @@ from server.grids import views as grid_views
 from server.incidents import views as incident_views
 from server.open311 import views as open311_views
 from server.openapi import blueprint as openapi_blueprint
+from server.patrols import views as patrol_views
 from server.report import views as report_views
 from server.secret_key import resolve_secret_key
 from server.settings import Settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(incident_views.blueprint)
     app.register_blueprint(admin_views.blueprint)
     app.register_blueprint(analytics_views.blueprint)
+    app.register_blueprint(patrol_views.blueprint)
     app.register_blueprint(openapi_blueprint)
     app.register_blueprint(open311_views.blueprint)
     app.register_blueprint(report_views.blueprint)

@@ -10,6 +10,7 @@ from server.analytics import views as analytics_views
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
 from server.openapi_page import DOCS_PAGE
+from server.patrols import views as patrol_views
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -761,7 +762,7 @@ def build_document() -> dict:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": paths | analytics_views.openapi_paths(),
+        "paths": paths | analytics_views.openapi_paths() | patrol_views.openapi_paths(),
         "components": {
             "securitySchemes": {
                 "bearer": {

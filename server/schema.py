@@ -14,6 +14,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server.errors import InvalidInput
+from server.http_input import body_fields
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -36,12 +37,7 @@ def parse_query(model: type[Model], args: dict[str, str] | None = None) -> Model
     try:
         return model.model_validate(given)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "query"
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = "unknown parameter"
-        raise InvalidInput(f"{field}: {message}", field=field) from error
+        raise _invalid(error) from error
 
 
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
@@ -83,3 +79,36 @@ def _openapi_schema(prop: dict, definitions: dict) -> dict:
                 del merged["default"]
             return merged
     return {k: v for k, v in prop.items() if not (k == "default" and v is None)}
+
+
+class BodyModel(BaseModel):
+    """Base of JSON body models: unknown fields are an error (a typo must not lose data)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def parse_body(model: type[Model]) -> Model:
+    """The request's JSON (or form) body as ``model``; a 400 naming the first bad field."""
+    data = body_fields()
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _invalid(error) from error
+
+
+def _invalid(error: ValidationError) -> InvalidInput:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "body"
+    message = "unknown field or parameter" if first["type"] == "extra_forbidden" else first["msg"]
+    return InvalidInput(f"{field}: {message}", field=field)
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI 3.0 schema of a body model."""
+    schema = model.model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+    schema.pop("title", None)
+    schema["properties"] = {
+        name: _openapi_schema(prop, definitions) for name, prop in schema["properties"].items()
+    }
+    return schema

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from server import idempotency
 from server.auth.users import User
 from server.coords import gcj02_to_wgs84
 from server.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
@@ -290,7 +291,7 @@ def file_incident(
         )
         claim = None
         if idempotency_key is not None:
-            claim = _send_idempotency_claim(conn, key=idempotency_key, user=user, fingerprint=fingerprint)
+            claim = idempotency.send_claim(conn, key=idempotency_key, user=user, fingerprint=fingerprint)
     category, grid = category_found.fetchone(), grid_found.fetchone()
     if category is None:
         # Raising rolls the transaction back, the key's claim with it.
@@ -302,7 +303,9 @@ def file_incident(
     ]
 
     if claim is not None and claim.fetchone() is None:
-        earlier = _earlier_filing(conn, key=idempotency_key, user=user, fingerprint=fingerprint)
+        earlier = idempotency.earlier_request(conn, key=idempotency_key, user=user, fingerprint=fingerprint)[
+            "incident_id"
+        ]
         incident = get_incident(conn, user=user, incident_id=earlier, now=now)
         duplicates = _possible_duplicates(conn, user=user, incident=incident, category=category, now=now)
         return FilingResult(incident, duplicates, replayed=True, photo_locations=photo_locations)
@@ -405,34 +408,6 @@ def _report_data(filing: Filing) -> dict | None:
     if filing.observed_at is not None:
         data["observed_at"] = filing.observed_at.isoformat()
     return data or None
-
-
-def _send_idempotency_claim(
-    conn: psycopg.Connection, *, key: str, user: User, fingerprint: bytes
-) -> psycopg.Cursor:
-    """Claim the key for this request; the cursor yields a row when this request got it.
-
-    The primary key makes a concurrent retry's INSERT wait for the first transaction; once that
-    commits, the retry's ``ON CONFLICT DO NOTHING`` inserts nothing and it reads the first row
-    (_earlier_filing).
-    """
-    return conn.execute(
-        """INSERT INTO idempotency_keys (key, user_id, request_sha256) VALUES (%s, %s, %s)
-           ON CONFLICT (key) DO NOTHING RETURNING key""",
-        [key, user.id, fingerprint],
-    )
-
-
-def _earlier_filing(conn: psycopg.Connection, *, key: str, user: User, fingerprint: bytes) -> int:
-    """The incident an earlier request filed with this key, if it was the same user and request."""
-    earlier = conn.execute(
-        "SELECT user_id, request_sha256, incident_id FROM idempotency_keys WHERE key = %s", [key]
-    ).fetchone()
-    if earlier["user_id"] != user.id:
-        raise Conflict("this Idempotency-Key was used by another user", field="Idempotency-Key")
-    if bytes(earlier["request_sha256"]) != fingerprint:
-        raise Unprocessable("this Idempotency-Key was used for a different request", field="Idempotency-Key")
-    return earlier["incident_id"]
 
 
 def _possible_duplicates(

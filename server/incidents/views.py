@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from server import clock, http_input
+from server import clock, http_input, idempotency
 from server.auth import require_user
 from server.db import get_db
 from server.errors import InvalidInput, PayloadTooLarge
@@ -150,9 +150,7 @@ def file_incident():
         observed_at=http_input.timestamp(data, "observed_at"),
         photos=_photos(),
     )
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 200 and key.isprintable()):
-        raise InvalidInput("Idempotency-Key: 1-200 printable characters", field="Idempotency-Key")
+    key = idempotency.key_from_request()
     with get_db().connection() as conn:
         result = service.file_incident(conn, user=user, filing=filing, now=clock.now(), idempotency_key=key)
     body = as_feature(result.incident)

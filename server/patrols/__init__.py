@@ -1,0 +1,1 @@
+"""Patrols recorded by grid members (server/patrols/service.py)."""
