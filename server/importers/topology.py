@@ -105,6 +105,8 @@ def check_topology(
     warnings = []
     with conn.cursor(row_factory=dict_row) as cursor:
         findings = cursor.execute(FINDINGS, {"noise_m2": NOISE_M2, "noise_share": NOISE_SHARE}).fetchall()
+    if not strict:
+        _record_gaps(conn, [finding for finding in findings if finding["kind"] == "gap"])
     for finding in findings:
         area, around = _square_metres(finding["area"]), f"({finding['lon']:.5f}, {finding['lat']:.5f})"
         others = [label(code) for code in finding["others"] or []]
@@ -138,6 +140,18 @@ def check_topology(
             else:
                 warnings.append(gap)
     return warnings
+
+
+def _record_gaps(conn: psycopg.Connection, gaps: list[dict]) -> None:
+    """Keep the accepted gaps for the coverage analytics, replacing those the checked parents
+    had before (a later import that fills a gap removes it)."""
+    conn.execute("DELETE FROM partition_gaps WHERE parent_code IN (SELECT parent_code FROM grid_import)")
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            """INSERT INTO partition_gaps (parent_code, bordering, area_m2, lon, lat)
+               VALUES (%(grid)s, coalesce(%(others)s::text[], '{}'), %(area)s, %(lon)s, %(lat)s)""",
+            gaps,
+        )
 
 
 def _square_metres(area: float) -> str:
