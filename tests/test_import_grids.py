@@ -563,7 +563,9 @@ def test_a_gap_between_siblings_is_a_warning_and_with_strict_an_error(conn, tmp_
     assert [str(warning) for warning in result.warnings] == [f"feature 1 (code 511499): {reason}"]
     # Kept for the coverage analytics, with its area.
     kept = conn.execute("SELECT parent_code, bordering, area_m2 FROM partition_gaps").fetchall()
-    assert [(row["parent_code"], row["bordering"]) for row in kept] == [("511499", ["511499001", "511499002"])]
+    assert [(row["parent_code"], row["bordering"]) for row in kept] == [
+        ("511499", ["511499001", "511499002"])
+    ]
     assert f"{kept[0]['area_m2'] / 1e6:.2f} km²" == gap
 
 

@@ -8,13 +8,15 @@ from typing import Literal
 from flask import Blueprint, Response, jsonify
 from pydantic import Field, field_validator
 
+from layers.catalog import LAYERS
 from server import clock
-from server.analytics import export
+from server.analytics import coverage, export
 from server.analytics.period import Period, calendar_zone
 from server.analytics.response import COUNTS, INDICATORS, Selection, response_rows, with_comparison
 from server.auth import require_user
 from server.auth.scope import scope_of
 from server.db import get_db
+from server.geojson import geojson_response
 from server.schema import QueryModel, parse_query, query_parameters
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
@@ -94,6 +96,34 @@ UNIT_NAMES = {
     "department": ("部门", "Department"),
     "category": ("事件类别", "Category"),
 }
+
+
+class CoverageQuery(QueryModel):
+    """Parameters of ``GET /api/v1/analytics/coverage``."""
+
+    days: int = Field(7, ge=1, le=366, description="The window: patrols and reports of the last N days.")
+    level: Literal["grid", "village", "township"] = Field(
+        "grid", description="One feature per unit of this level (grids carry patrols and members)."
+    )
+    simplify: float = Field(
+        0.00005, ge=0, le=0.01, description="Outline tolerance in degrees (0: exact; 0.00005 is about 5 m)."
+    )
+
+
+@blueprint.get("/coverage")
+def coverage_gaps():
+    user = require_user()
+    query = parse_query(CoverageQuery)
+    with get_db().connection() as conn:
+        body = coverage.coverage(
+            conn,
+            days=query.days,
+            level=query.level,
+            now=clock.now(),
+            members_visible=user.role in LAYERS["grids"].fields["member"].roles,
+            simplify=query.simplify,
+        )
+    return geojson_response(body)
 
 
 @blueprint.get("/response")
@@ -182,6 +212,21 @@ def openapi_paths() -> dict:
         },
     }
     return {
+        "/analytics/coverage": {
+            "get": {
+                "summary": "Coverage gaps per grid (or village, township): no member, unpatrolled, quiet, "
+                "ok; the counts per status and the partition's gaps",
+                "parameters": query_parameters(CoverageQuery),
+                "responses": {
+                    "200": {
+                        "description": "a FeatureCollection with `totals`, `gaps` and `parameters`",
+                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                    },
+                    "400": {"$ref": "#/components/responses/E400"},
+                    "401": {"$ref": "#/components/responses/E401"},
+                },
+            }
+        },
         "/analytics/response": {
             "get": {
                 "summary": "The bulletin's response indicators by township, village, grid, department "
@@ -213,5 +258,5 @@ def openapi_paths() -> dict:
                     "404": {"$ref": "#/components/responses/E404"},
                 },
             }
-        }
+        },
     }
