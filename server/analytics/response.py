@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from server.analytics.period import Period
-from server.analytics.tables import categories, compiled, departments, grids, incidents
+from server.analytics.tables import categories, departments, fetch, grids, incidents
 from server.auth.scope import DEPARTMENT, GRIDS, Scope
 from server.errors import InvalidInput, NotFound
 
@@ -65,9 +65,9 @@ class Selection:
     parent: str | None = None
 
 
-def _hours(interval):
+def hours_between(start, end):
     # date_part, not extract: extract returns numeric, several times slower to aggregate.
-    return func.date_part("epoch", interval) / 3600.0
+    return func.date_part("epoch", end - start) / 3600.0
 
 
 def _ratio(numerator, denominator):
@@ -109,9 +109,9 @@ def case_columns(period: Period) -> list:
         and_(due, i.rework_count > 0).label("rework"),
         and_(received, i.self_handled).label("self_handled"),
         rated.label("rated"),
-        case((filed, _hours(i.accepted_at - i.reported_at))).label("accept_h"),
-        case((closed, _hours(i.closed_at - i.reported_at))).label("close_h"),
-        case((backlog, _hours(literal(as_of) - i.reported_at))).label("age_h"),
+        case((filed, hours_between(i.reported_at, i.accepted_at))).label("accept_h"),
+        case((closed, hours_between(i.reported_at, i.closed_at))).label("close_h"),
+        case((backlog, hours_between(i.reported_at, literal(as_of)))).label("age_h"),
         case((rated, cast(i.rating, Float))).label("rating"),
     ]
 
@@ -204,15 +204,24 @@ def _units(selection: Selection, parent: dict | None):
     return unit_rows, source, incidents.c.category_code
 
 
-def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
-    """``{"rows": [...], "totals": {...}}`` for the selection (figures by ``INDICATORS``)."""
+def filtered_source(conn: psycopg.Connection, selection: Selection):
+    """The unit rows, the incidents joined to their units, the unit expression, and the
+    selection's filters (scope, categories; the parent through the join)."""
     if selection.by not in UNITS:
         raise InvalidInput(f"by must be one of {', '.join(UNITS)}", field="by")
     parent = _parent_row(conn, selection.parent) if selection.parent else None
     unit_rows, source, unit_of = _units(selection, parent)
-    conditions = [_relevant(selection.period), _scope_filter(selection.scope)]
+    conditions = [_scope_filter(selection.scope)]
     if selection.category:
         conditions.append(incidents.c.category_code.in_(selection.category))
+    return unit_rows, source, unit_of, conditions
+
+
+def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
+    """``{"rows": [...], "totals": {...}}`` for the selection (figures by ``INDICATORS``)."""
+    unit_rows, source, unit_of, conditions = filtered_source(conn, selection)
+    conditions.append(_relevant(selection.period))
+
     # Each case's flags are computed once, below an OFFSET (which keeps PostgreSQL from
     # folding the subquery into the aggregates and evaluating each definition once per use).
     cases = (
@@ -227,21 +236,16 @@ def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
         cases.c.unit_id, func.grouping(cases.c.unit_id).label("is_total"), *indicator_columns(cases.c)
     ).group_by(func.grouping_sets(cases.c.unit_id, tuple_()))
     by_unit, totals = {}, None
-    for row in _fetch(conn, grouped):
+    for row in fetch(conn, grouped):
         if row["is_total"]:
             totals = row
         else:
             by_unit[row["unit_id"]] = row
     rows = [
         _figures({**unit, **by_unit.get(unit["id"], dict.fromkeys(INDICATORS))})
-        for unit in _fetch(conn, unit_rows.order_by(unit_rows.selected_columns.code))
+        for unit in fetch(conn, unit_rows.order_by(unit_rows.selected_columns.code))
     ]
     return {"rows": rows, "totals": _figures(totals)}
-
-
-def _fetch(conn: psycopg.Connection, statement) -> list[dict]:
-    text, params = compiled(statement)
-    return conn.execute(text, params).fetchall()
 
 
 def _figures(row: dict) -> dict:

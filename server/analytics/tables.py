@@ -111,3 +111,9 @@ def compiled(statement) -> tuple[str, dict]:
     # leaves a placeholder for its own execution step, which a plain cursor does not run).
     compiled_statement = statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
     return str(compiled_statement), compiled_statement.params
+
+
+def fetch(conn, statement) -> list[dict]:
+    """Run a composed statement on a psycopg connection."""
+    text, params = compiled(statement)
+    return conn.execute(text, params).fetchall()
