@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from dashboard.analytics_text import ANALYTICS_MESSAGES
+
 LANGUAGES = ("zh", "en")
 # Chinese counties keep Beijing time; the tiles' period filter uses the same zone.
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -155,6 +157,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "login.password": {"zh": "密码", "en": "Password"},
     "login.submit": {"zh": "登录", "en": "Log in"},
     "login.required": {"zh": "请先登录。", "en": "Please log in first."},
+    **ANALYTICS_MESSAGES,
 }
 
 
@@ -183,12 +186,11 @@ def format_count(value: int, language: str) -> str:
 
 
 def format_time(value: datetime | None, language: str) -> str:
+    """Local time written one way in both languages (2026-12-03 09:20): a bare 03/12 means
+    3 December to an English reader and 12 March to a Chinese one."""
     if value is None:
         return "—"
-    local = value.astimezone(LOCAL_TIME)
-    if language == "zh":
-        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-    return f"{local.day} {local:%b %Y %H:%M}"
+    return f"{value.astimezone(LOCAL_TIME):%Y-%m-%d %H:%M}"
 
 
 def format_duration(value: timedelta, language: str) -> str:

@@ -22,7 +22,13 @@ from server.errors import DatabaseUnavailable
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 # The HTML lang attribute also makes browsers pick Simplified Chinese glyphs for CJK text.
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
-PAGES = (("home", "/"), ("map", "/map"), ("queues", "/queues"))
+PAGES = (
+    ("home", "/"),
+    ("map", "/map"),
+    ("queues", "/queues"),
+    ("response", "/analytics/response"),
+    ("coverage", "/analytics/coverage"),
+)
 
 
 def _category_options(language: str) -> list[dict]:

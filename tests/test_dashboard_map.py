@@ -98,8 +98,7 @@ def test_map_counts_are_written_as_each_language_writes_them():
 
 def test_times_and_durations_follow_the_language_in_county_time():
     at = datetime(2026, 6, 1, 1, 5, tzinfo=UTC)
-    assert format_time(at, "zh") == "2026年6月1日 09:05"
-    assert format_time(at, "en") == "1 Jun 2026 09:05"
+    assert format_time(at, "zh") == format_time(at, "en") == "2026-06-01 09:05"
     assert format_time(None, "en") == "—"
     assert format_duration(timedelta(days=2, hours=3, minutes=4), "zh") == "2天3小时"
     assert format_duration(timedelta(hours=3, minutes=4), "en") == "3 h 4 min"

@@ -1,0 +1,83 @@
+"""The leaders' pages' words (merged into ``dashboard.i18n.MESSAGES``)."""
+
+from __future__ import annotations
+
+ANALYTICS_MESSAGES: dict[str, dict[str, str]] = {
+    "nav.response": {"zh": "处置效能", "en": "Response"},
+    "nav.coverage": {"zh": "网格覆盖", "en": "Coverage"},
+    "response.heading": {"zh": "事件处置效能分析", "en": "Response times and closure"},
+    "coverage.heading": {"zh": "网格覆盖与巡查", "en": "Grid coverage and patrols"},
+    "grid.heading": {"zh": "网格详情", "en": "Grid"},
+    "bulletin.line": {
+        "zh": "{period}：接报{received}件，立案{filed}件，应结案{due}件，结案{closed}件（结案率{closure}），"
+        "按期结案{on_time}件（按期结案率{on_time_rate}）",
+        "en": "{period}: {received} received, {filed} filed, {due} due, {closed} closed ({closure}), "
+        "{on_time} closed on time ({on_time_rate})",
+    },
+    "bulletin.previous": {"zh": "较上期", "en": "vs previous period"},
+    "bulletin.last_year": {"zh": "较去年同期", "en": "vs a year earlier"},
+    "bulletin.points": {"zh": "{sign}{value}个百分点", "en": "{sign}{value} points"},
+    "analytics.indicator": {"zh": "指标", "en": "Indicator"},
+    "analytics.county": {"zh": "全县", "en": "County"},
+    "analytics.download_csv": {"zh": "下载 CSV", "en": "Download CSV"},
+    "analytics.download_xlsx": {"zh": "下载 Excel", "en": "Download Excel"},
+    "analytics.trend": {
+        "zh": "月度趋势（今年与去年同期）",
+        "en": "Monthly trend (this year and a year earlier)",
+    },
+    "analytics.box": {
+        "zh": "各部门结案用时（小时，须为P10–P90）",
+        "en": "Hours to close by department (whiskers P10–P90)",
+    },
+    "analytics.this_year": {"zh": "本期", "en": "This year"},
+    "analytics.a_year_earlier": {"zh": "去年同期", "en": "A year earlier"},
+    "analytics.no_data": {"zh": "本期无数据", "en": "No data for this period"},
+    "analytics.slowest": {
+        "zh": "按期结案率最低的五个乡镇",
+        "en": "The five townships with the lowest on-time rate",
+    },
+    "analytics.best": {
+        "zh": "按期结案率最高的五个乡镇",
+        "en": "The five townships with the highest on-time rate",
+    },
+    "analytics.open_grid": {"zh": "查看网格", "en": "Open grid"},
+    "indicator.on_time_rate": {"zh": "按期结案率", "en": "On-time rate"},
+    "indicator.closure_rate": {"zh": "结案率", "en": "Closure rate"},
+    "indicator.received": {"zh": "接报数", "en": "Received"},
+    "indicator.backlog": {"zh": "积压数", "en": "Backlog"},
+    "indicator.overdue": {"zh": "超期数", "en": "Overdue"},
+    "indicator.median_close_h": {"zh": "结案用时中位数(小时)", "en": "Median hours to close"},
+    "indicator.due": {"zh": "应结案数", "en": "Due"},
+    "indicator.closed": {"zh": "结案数", "en": "Closed"},
+    "coverage.status.no_member": {"zh": "无网格员", "en": "No member"},
+    "coverage.status.unpatrolled": {"zh": "未巡查", "en": "Not patrolled"},
+    "coverage.status.quiet": {"zh": "异常沉默", "en": "Quiet"},
+    "coverage.status.ok": {"zh": "正常", "en": "OK"},
+    "coverage.days": {"zh": "统计天数", "en": "Window (days)"},
+    "coverage.gaps": {"zh": "需处理的覆盖缺口", "en": "Gaps to act on"},
+    "coverage.partition_gaps": {
+        "zh": "网格划分空隙（上次导入）",
+        "en": "Holes in the partition (last import)",
+    },
+    "coverage.none": {"zh": "无", "en": "None"},
+    "column.unit": {"zh": "编码", "en": "Code"},
+    "column.township": {"zh": "所属乡镇", "en": "Its township"},
+    "column.name": {"zh": "名称", "en": "Name"},
+    "column.member": {"zh": "网格员", "en": "Member"},
+    "column.households": {"zh": "户数", "en": "Households"},
+    "column.days_since_patrol": {"zh": "距上次巡查(天)", "en": "Days since patrol"},
+    "column.patrols": {"zh": "巡查次数", "en": "Patrols"},
+    "column.reports": {"zh": "上报数", "en": "Reports"},
+    "column.coverage_status": {"zh": "状态", "en": "Status"},
+    "column.area_m2": {"zh": "面积(平方米)", "en": "Area (m²)"},
+    "column.parent": {"zh": "上级网格", "en": "Parent"},
+    "grid.member": {"zh": "网格员", "en": "Grid member"},
+    "grid.households": {"zh": "户数", "en": "Households"},
+    "grid.open": {"zh": "在办事件", "en": "Open cases"},
+    "grid.patrols": {"zh": "近30天巡查", "en": "Patrols, last 30 days"},
+    "grid.vs_township": {
+        "zh": "本网格与所属乡镇对比（近12个月）",
+        "en": "This grid and its township (last 12 months)",
+    },
+    "grid.not_found": {"zh": "没有这个网格", "en": "No such grid"},
+}

@@ -1,0 +1,125 @@
+"""What the leaders' pages share: the period the header's filter means for a bulletin, the
+viewer's selection, the choropleth map (dash-leaflet, no basemap: the grids are the map) and
+number formats."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import dash_ag_grid as dag
+import dash_leaflet as dl
+from dash import html
+
+from dashboard.filters import resolve_period
+from dashboard.i18n import LOCAL_TIME, translate
+from server.analytics.period import Period, add_months, calendar_zone
+from server.analytics.response import Selection
+from server.auth.scope import scope_of
+
+RATE_INDICATORS = ("on_time_rate", "closure_rate")
+INDICATORS = ("on_time_rate", "closure_rate", "received", "backlog", "overdue", "median_close_h")
+# Rates from red (low) to green; counts of trouble from pale to dark red.
+GOOD_HIGH = ("#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850")
+BAD_HIGH = ("#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603")
+NEUTRAL = ("#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
+
+
+def bulletin_period(conn, period_key: str | None, now: datetime) -> Period:
+    """The header's period as a bulletin period: its months up to now; "all time" reads the last
+    twelve months (a bulletin compares like with like)."""
+    resolved = resolve_period(period_key, now) or resolve_period("12m", now)
+    return Period.of(start=resolved.first_month, end=resolved.end_month, as_of=now, zone=calendar_zone(conn))
+
+
+def selection_for(user, *, by: str, period: Period, categories, parent: str | None) -> Selection:
+    return Selection(
+        by=by, period=period, scope=scope_of(user), category=tuple(categories or ()), parent=parent
+    )
+
+
+def local_name(row: dict, language: str, zh: str = "name_zh") -> str:
+    """A unit's name in the page's language (Chinese when it has no English one)."""
+    return row[zh] if language == "zh" else (row.get("name_en") or row[zh])
+
+
+def first_month_of_trend(now: datetime, months: int = 12) -> date:
+    return add_months(now.astimezone(LOCAL_TIME).date().replace(day=1), 1 - months)
+
+
+def format_figure(name: str, value, language: str) -> str:
+    if value is None:
+        return "—"
+    if name in RATE_INDICATORS or name.endswith("_share") or name.endswith("_rate"):
+        return f"{value * 100:.2f}%"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return f"{value:,}"
+
+
+def colour_scale(name: str, values: list[float]) -> dict:
+    """Class breaks (quantiles of the shown values) and colours for ``hideout``."""
+    present = sorted(v for v in values if v is not None)
+    colours = (
+        GOOD_HIGH if name in RATE_INDICATORS else BAD_HIGH if name in ("backlog", "overdue") else NEUTRAL
+    )
+    if name in ("median_close_h",):
+        colours = BAD_HIGH
+    if not present:
+        return {"breaks": [], "colours": list(colours), "property": name}
+    steps = len(colours)
+    breaks = sorted({present[min(len(present) - 1, (len(present) * k) // steps)] for k in range(1, steps)})
+    # Equal values give fewer classes: spread the colours from the low end to the high one.
+    picked = [colours[round(i * (steps - 1) / max(1, len(breaks)))] for i in range(len(breaks) + 1)]
+    return {"breaks": breaks, "colours": picked, "property": name}
+
+
+def choropleth(map_id: str, layer_id: str, *, height: str = "28rem") -> dl.Map:
+    """A map without tiles (intranet): the units drawn from GeoJSON, coloured by
+    ``gridwatchAnalytics.choropleth`` (assets/analytics.js) from the layer's ``hideout``."""
+    return dl.Map(
+        [
+            dl.GeoJSON(
+                id=layer_id,
+                style={"variable": "gridwatchAnalytics.choropleth"},
+                hoverStyle={"variable": "gridwatchAnalytics.hover"},
+                onEachFeature={"variable": "gridwatchAnalytics.tooltip"},
+                zoomToBounds=True,
+                hideout={"breaks": [], "colours": [], "property": ""},
+            )
+        ],
+        id=map_id,
+        center=[29.9, 103.3],
+        zoom=9,
+        style={"height": height, "background": "#f4f6f8"},
+        attributionControl=False,
+    )
+
+
+def legend(scale: dict, name: str, language: str) -> html.Div:
+    """One swatch per class: below the first break, then from each break up."""
+    breaks = scale["breaks"]
+    labels = ["<" + format_figure(name, breaks[0], language)] if breaks else []
+    labels += ["≥" + format_figure(name, low, language) for low in breaks]
+    items = [
+        html.Span([html.I(style={"background": colour}), label], className="gw-legend-item")
+        for colour, label in zip(scale["colours"], labels, strict=False)
+    ]
+    return html.Div([html.Strong(translate(f"indicator.{name}", language)), *items], className="gw-legend")
+
+
+def ranked_table(table_id: str) -> dag.AgGrid:
+    """A sortable table (AG Grid, served by Dash from the package like every component): rows
+    and columns come from the page's callback; a ``markdown`` column holds links."""
+    return dag.AgGrid(
+        id=table_id,
+        rowData=[],
+        columnDefs=[],
+        defaultColDef={"sortable": True, "resizable": True},
+        dashGridOptions={
+            "domLayout": "autoHeight",
+            "suppressCellFocus": True,
+            "suppressColumnVirtualisation": True,
+        },
+        columnSize="autoSize",
+        className="ag-theme-alpine gw-ranked",
+    )

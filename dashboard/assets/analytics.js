@@ -1,0 +1,26 @@
+// The leaders' maps (dash-leaflet GeoJSON): colour each unit by the hideout's class breaks.
+window.gridwatchAnalytics = {
+  choropleth: function (feature, context) {
+    const hideout = context.hideout || {};
+    const value = feature.properties[hideout.property];
+    let colour = "#d9d9d9"; // no data
+    if (value !== null && value !== undefined && hideout.colours && hideout.colours.length) {
+      let index = 0;
+      (hideout.breaks || []).forEach(function (limit, i) {
+        if (value >= limit) { index = i + 1; }
+      });
+      colour = hideout.colours[Math.min(index, hideout.colours.length - 1)];
+    }
+    if (hideout.statusColours) {
+      colour = hideout.statusColours[feature.properties.status] || colour;
+    }
+    return {fillColor: colour, fillOpacity: 0.8, color: "#4d5b6a", weight: 1};
+  },
+  hover: function () {
+    return {weight: 3, color: "#1f4e79"};
+  },
+  tooltip: function (feature, layer) {
+    const p = feature.properties;
+    if (p && p.label) { layer.bindTooltip(p.label, {sticky: true}); }
+  },
+};

@@ -1,0 +1,144 @@
+"""网格覆盖: every grid coloured by its coverage status (no member, not patrolled, quiet, ok) over
+a window of days, the list of gaps to act on, and the holes the last grid import left."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard import analytics_view as view
+from dashboard.i18n import resolve_language, translate
+from dashboard.shell import login_prompt
+from layers.catalog import LAYERS
+from server import clock
+from server.analytics.coverage import OK, STATUSES, coverage
+from server.auth import current_user
+from server.db import get_db
+
+dash.register_page(__name__, path="/analytics/coverage", name="coverage")
+
+STATUS_COLOURS = {"no_member": "#a50f15", "unpatrolled": "#fb6a4a", "quiet": "#fdd49e", "ok": "#a1d99b"}
+GAP_COLUMNS = ("name", "coverage_status", "member", "households", "days_since_patrol", "patrols", "reports")
+
+
+def layout(lang: str | None = None, **_query):
+    language = resolve_language(lang)
+    if current_user() is None:
+        return login_prompt(language, "/analytics/coverage")
+    return html.Main(
+        [
+            html.H2(translate("coverage.heading", language)),
+            dcc.Store(id="coverage-language", data=language),
+            html.Div(
+                [
+                    html.Label(translate("coverage.days", language), htmlFor="coverage-days"),
+                    dcc.Dropdown(
+                        id="coverage-days",
+                        options=[{"label": str(days), "value": days} for days in (7, 14, 30, 90)],
+                        value=7,
+                        clearable=False,
+                        className="gw-indicator",
+                    ),
+                    html.Div(id="coverage-totals", className="gw-coverage-totals"),
+                ],
+                className="gw-analytics-controls",
+            ),
+            html.Div(
+                [view.choropleth("coverage-map", "coverage-units"), html.Div(id="coverage-legend")],
+                className="gw-analytics-map",
+            ),
+            html.H3(translate("coverage.gaps", language)),
+            view.ranked_table("coverage-table"),
+            html.H3(translate("coverage.partition_gaps", language)),
+            html.Ul(id="coverage-partition"),
+        ]
+    )
+
+
+@callback(
+    Output("coverage-units", "data"),
+    Output("coverage-units", "hideout"),
+    Output("coverage-legend", "children"),
+    Output("coverage-totals", "children"),
+    Output("coverage-table", "rowData"),
+    Output("coverage-table", "columnDefs"),
+    Output("coverage-partition", "children"),
+    Input("coverage-days", "value"),
+    State("coverage-language", "data"),
+)
+def refresh(days, language):
+    user = current_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    with get_db().connection() as conn:
+        body = coverage(
+            conn,
+            days=int(days or 7),
+            level="grid",
+            now=clock.now(),
+            members_visible=user.role in LAYERS["grids"].fields["member"].roles,
+            simplify=0.0002,
+        )
+    for feature in body["features"]:
+        properties = feature["properties"]
+        name = properties["name"] if language == "zh" else (properties["name_en"] or properties["name"])
+        status = translate(f"coverage.status.{properties['status']}", language)
+        properties["label"] = f"{name}: {status}"
+        properties["code"] = properties["unit"]
+    status_names = {status: translate(f"coverage.status.{status}", language) for status in STATUSES}
+    totals = [
+        html.Span(
+            [
+                html.I(style={"background": STATUS_COLOURS[status]}),
+                f"{status_names[status]} {body['totals'][status]}",
+            ],
+            className="gw-legend-item",
+            id=f"coverage-total-{status}",
+        )
+        for status in STATUSES
+    ]
+    return (
+        {"type": "FeatureCollection", "features": body["features"]},
+        {"property": "status", "breaks": [], "colours": [], "statusColours": STATUS_COLOURS},
+        None,
+        totals,
+        _gap_rows(body["features"], status_names, language),
+        [
+            {
+                "headerName": translate(f"column.{key}", language),
+                "field": key,
+                **({"cellRenderer": "markdown"} if key == "name" else {}),
+            }
+            for key in GAP_COLUMNS
+        ],
+        _partition(body["gaps"], language),
+    )
+
+
+def _gap_rows(features, status_names, language):
+    order = {status: index for index, status in enumerate(STATUSES)}
+    gaps = [f["properties"] for f in features if f["properties"]["status"] != OK]
+    gaps.sort(key=lambda p: (order[p["status"]], -(p["days_since_patrol"] or 10_000), p["unit"]))
+    rows = []
+    for properties in gaps:
+        name = properties["name"] if language == "zh" else (properties["name_en"] or properties["name"])
+        rows.append(
+            {
+                "name": f"[{name}](/dashboard/grid/{properties['unit']}?lang={language})",
+                "coverage_status": status_names[properties["status"]],
+                **{key: properties[key] for key in GAP_COLUMNS[2:]},
+            }
+        )
+    return rows
+
+
+def _partition(gaps, language):
+    if not gaps:
+        return [html.Li(translate("coverage.none", language))]
+    return [
+        html.Li(
+            f"{gap['parent_name'] or gap['parent']}: {gap['area_m2']:,} m² "
+            f"({gap['lon']:.5f}, {gap['lat']:.5f}) {', '.join(gap['bordering'])}"
+        )
+        for gap in gaps
+    ]

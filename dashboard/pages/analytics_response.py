@@ -1,0 +1,320 @@
+"""处置效能: the bulletin's line at the top, a choropleth of one indicator that drills down from
+townships to villages to grids, the ranked table with its downloads, the monthly trend against a
+year earlier and the spread of time to close per department. Every figure follows the header's
+category and period filters (docs/analytics.md)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, ctx, dcc, html
+
+from dashboard import analytics_view as view
+from dashboard.i18n import resolve_language, translate
+from dashboard.shell import login_prompt
+from server import clock
+from server.analytics.response import response_rows, with_comparison
+from server.analytics.shapes import LEVEL_BELOW, trail, unit_shapes
+from server.analytics.trends import close_time_spread, monthly
+from server.analytics.views import COLUMNS
+from server.auth import current_user
+from server.db import get_db
+
+dash.register_page(__name__, path="/analytics/response", name="response")
+
+EXPORT_COLUMNS = {column.key: column for column in COLUMNS}
+
+TABLE_COLUMNS = (
+    "name", "received", "filed", "due", "closed", "closed_on_time", "closure_rate", "on_time_rate",
+    "backlog", "overdue", "median_close_h", "p90_close_h", "rating_mean",
+)  # fmt: skip
+
+
+def layout(lang: str | None = None, unit: str | None = None, **_query):
+    language = resolve_language(lang)
+    if current_user() is None:
+        return login_prompt(language, "/analytics/response")
+    return html.Main(
+        [
+            html.H2(translate("response.heading", language)),
+            dcc.Store(id="response-language", data=language),
+            dcc.Store(id="response-parent", data=unit),
+            html.P(id="response-bulletin", className="gw-bulletin"),
+            html.Div(
+                [
+                    html.Label(translate("analytics.indicator", language), htmlFor="response-indicator"),
+                    dcc.Dropdown(
+                        id="response-indicator",
+                        options=[
+                            {"label": translate(f"indicator.{name}", language), "value": name}
+                            for name in view.INDICATORS
+                        ],
+                        value="on_time_rate",
+                        clearable=False,
+                        className="gw-indicator",
+                    ),
+                    html.Nav(id="response-breadcrumb", className="gw-breadcrumb"),
+                    html.Span(id="response-downloads", className="gw-downloads"),
+                ],
+                className="gw-analytics-controls",
+            ),
+            html.Div(
+                [view.choropleth("response-map", "response-units"), html.Div(id="response-legend")],
+                className="gw-analytics-map",
+            ),
+            view.ranked_table("response-table"),
+            html.Div(
+                [dcc.Graph(id="response-trend"), dcc.Graph(id="response-box")],
+                className="gw-analytics-charts",
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("response-parent", "data"),
+    Input("response-units", "clickData"),
+    Input({"type": "response-crumb", "code": dash.ALL}, "n_clicks"),
+    State("response-parent", "data"),
+    prevent_initial_call=True,
+)
+def drill(clicked, _crumbs, parent):
+    """A click on a unit opens what is inside it; a breadcrumb goes back up."""
+    if isinstance(ctx.triggered_id, dict):
+        return ctx.triggered_id["code"] or None
+    properties = (clicked or {}).get("properties") or {}
+    if properties.get("level") in ("township", "village"):
+        return properties.get("code")
+    return parent
+
+
+@callback(
+    Output("response-bulletin", "children"),
+    Output("response-units", "data"),
+    Output("response-units", "hideout"),
+    Output("response-legend", "children"),
+    Output("response-breadcrumb", "children"),
+    Output("response-downloads", "children"),
+    Output("response-table", "rowData"),
+    Output("response-table", "columnDefs"),
+    Output("response-trend", "figure"),
+    Output("response-box", "figure"),
+    Input("response-parent", "data"),
+    Input("response-indicator", "value"),
+    Input("filter-category", "value"),
+    Input("filter-period", "value"),
+    State("response-language", "data"),
+)
+def refresh(parent, indicator, categories, period_key, language):
+    user = current_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    now = clock.now()
+    with get_db().connection() as conn:
+        period = view.bulletin_period(conn, period_key, now)
+        crumbs = trail(conn, parent)
+        level = crumbs[-1]["level"] if crumbs else "county"
+        by = LEVEL_BELOW.get(level, "grid")
+        selection = view.selection_for(user, by=by, period=period, categories=categories, parent=parent)
+        current = response_rows(conn, selection)
+        previous = response_rows(conn, _with_period(selection, period.compared("previous")))
+        last_year = response_rows(conn, _with_period(selection, period.compared("last_year")))
+        shapes = unit_shapes(conn, level=by, parent=parent)
+        trend = monthly(conn, selection, first_month=view.first_month_of_trend(now, 24), months=24, as_of=now)
+        spread = close_time_spread(conn, selection)
+    rows = with_comparison(current, previous)["rows"]
+    features = _features(rows, shapes, indicator, by, language)
+    scale = view.colour_scale(indicator, [row[indicator] for row in rows])
+    return (
+        _bulletin(current["totals"], previous["totals"], last_year["totals"], period, language),
+        {"type": "FeatureCollection", "features": features},
+        scale,
+        view.legend(scale, indicator, language),
+        _breadcrumb(crumbs, language),
+        _downloads(by, parent, period, categories, language),
+        _table_rows(rows, by, indicator, language),
+        _table_columns(language),
+        _trend_figure(trend, language),
+        _box_figure(spread, language),
+    )
+
+
+def _with_period(selection, period):
+    return replace(selection, period=period)
+
+
+def _features(rows, shapes, indicator, by, language) -> list[dict]:
+    features = []
+    for row in rows:
+        shape = shapes.get(row["code"])
+        if shape is None:
+            continue
+        name = row["name"] if language == "zh" else (row.get("name_en") or row["name"])
+        label = f"{name}: {view.format_figure(indicator, row[indicator], language)}"
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": shape["geometry"],
+                "properties": {"code": row["code"], "level": by, "label": label, indicator: row[indicator]},
+            }
+        )
+    return features
+
+
+def _change(now, before, name, language) -> str:
+    if now is None or before is None:
+        return "—"
+    if name.endswith("_rate"):
+        points = (now - before) * 100
+        sign = "+" if points >= 0 else "−"
+        return translate("bulletin.points", language).format(sign=sign, value=f"{abs(points):.2f}")
+    return f"{now - before:+,}"
+
+
+def _bulletin(totals, previous, last_year, period, language):
+    span = f"{period.start.isoformat()} — {(period.end - timedelta(days=1)).isoformat()}"
+    line = translate("bulletin.line", language).format(
+        period=span,
+        received=f"{totals['received']:,}",
+        filed=f"{totals['filed']:,}",
+        due=f"{totals['due']:,}",
+        closed=f"{totals['closed']:,}",
+        closure=view.format_figure("closure_rate", totals["closure_rate"], language),
+        on_time=f"{totals['closed_on_time']:,}",
+        on_time_rate=view.format_figure("on_time_rate", totals["on_time_rate"], language),
+    )
+    comparisons = [
+        html.Span(
+            f"{translate(key, language)}：{translate('indicator.on_time_rate', language)} "
+            f"{_change(totals['on_time_rate'], other['on_time_rate'], 'on_time_rate', language)}，"
+            f"{translate('indicator.received', language)} "
+            f"{_change(totals['received'], other['received'], 'received', language)}",
+            className="gw-compare",
+            id=f"bulletin-{key.split('.')[1]}",
+        )
+        for key, other in (("bulletin.previous", previous), ("bulletin.last_year", last_year))
+    ]
+    return [html.Strong(line, id="bulletin-line"), *comparisons]
+
+
+def _breadcrumb(crumbs, language):
+    parts = [html.Button(translate("analytics.county", language), id={"type": "response-crumb", "code": ""})]
+    for crumb in crumbs:
+        name = crumb["name_zh"] if language == "zh" else (crumb["name_en"] or crumb["name_zh"])
+        parts += [" › ", html.Button(name, id={"type": "response-crumb", "code": crumb["code"]})]
+    return parts
+
+
+def _downloads(by, parent, period, categories, language):
+    query = {"by": by, "from": period.start.isoformat(), "to": period.end.isoformat(), "lang": language}
+    if parent:
+        query["parent"] = parent
+    if categories:
+        query["category"] = ",".join(categories)
+    links = []
+    for fmt in ("csv", "xlsx"):
+        href = "/api/v1/analytics/response?" + urlencode({**query, "format": fmt})
+        links.append(
+            html.A(translate(f"analytics.download_{fmt}", language), href=href, id=f"download-{fmt}")
+        )
+    return links
+
+
+def _table_rows(rows, by, indicator, language):
+    ranked = sorted(rows, key=lambda row: (row[indicator] is None, -(row[indicator] or 0)))
+    out = []
+    for row in ranked:
+        name = row["name"] if language == "zh" else (row.get("name_en") or row["name"])
+        if by == "grid":
+            name = f"[{name}](/dashboard/grid/{row['code']}?lang={language})"
+        out.append(
+            {
+                "name": name,
+                **{
+                    key: (
+                        round(row[key] * 100, 2)
+                        if key.endswith("_rate") and row[key] is not None
+                        else row[key]
+                    )
+                    for key in TABLE_COLUMNS[1:]
+                },
+            }
+        )
+    return out
+
+
+def _as_shown(key, value):
+    """Rates as percentages in the table (the exports keep fractions and format them)."""
+    return round(value * 100, 2) if key.endswith("_rate") and value is not None else value
+
+
+def _table_columns(language):
+    """Headed as the exports are (server/analytics/views.py ``COLUMNS``)."""
+    columns = [
+        {
+            "headerName": translate("column.name", language),
+            "field": "name",
+            "cellRenderer": "markdown",
+            "pinned": "left",
+        }
+    ]
+    for key in TABLE_COLUMNS[1:]:
+        column = EXPORT_COLUMNS[key]
+        title = column.zh if language == "zh" else column.en
+        title += " (%)" if key.endswith("_rate") else ""
+        columns.append({"headerName": title, "field": key, "type": "numericColumn"})
+    return columns
+
+
+def _trend_figure(series, language):
+    this_year, year_before = series[12:], series[:12]
+    months = [point["month"] for point in this_year]
+    figure = go.Figure()
+    for points, name, dash_style in (
+        (this_year, translate("analytics.this_year", language), "solid"),
+        (year_before, translate("analytics.a_year_earlier", language), "dot"),
+    ):
+        for key, colour in (("on_time_rate", "#1a9850"), ("closure_rate", "#1f4e79")):
+            figure.add_scatter(
+                x=months,
+                y=[point[key] for point in points],
+                name=f"{translate(f'indicator.{key}', language)} · {name}",
+                line={"color": colour, "dash": dash_style},
+                mode="lines+markers",
+            )
+    figure.update_layout(
+        title=translate("analytics.trend", language),
+        yaxis={"tickformat": ".0%", "range": [0, 1.05]},
+        xaxis={"type": "category"},
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+        legend={"orientation": "h"},
+        height=360,
+    )
+    return figure
+
+
+def _box_figure(spread, language):
+    figure = go.Figure()
+    if spread:
+        names = [row["name"] if language == "zh" else (row["name_en"] or row["name"]) for row in spread]
+        figure.add_box(
+            x=names,
+            q1=[row["p25"] for row in spread],
+            median=[row["p50"] for row in spread],
+            q3=[row["p75"] for row in spread],
+            lowerfence=[row["p10"] for row in spread],
+            upperfence=[row["p90"] for row in spread],
+            marker={"color": "#1f4e79"},
+            showlegend=False,
+        )
+    figure.update_layout(
+        title=translate("analytics.box", language),
+        yaxis={"title": "h", "type": "log"},
+        margin={"l": 50, "r": 10, "t": 50, "b": 80},
+        height=360,
+    )
+    return figure
