@@ -1,11 +1,24 @@
-"""Placeholder overview page: county totals until the dashboard issues fill the shell."""
+"""概况: the county at a glance for a leader. The county's size, this month's bulletin line
+against last month and a year earlier, the monthly trend, the five slowest and the five best
+townships, and the coverage status counts; each links to its page."""
 
 from __future__ import annotations
 
-import dash
-from dash import html
+from dataclasses import replace
+from datetime import timedelta
 
+import dash
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from dashboard import analytics_view as view
 from dashboard.i18n import format_count, resolve_language, translate
+from layers.catalog import LAYERS
+from server import clock
+from server.analytics.coverage import STATUSES, coverage
+from server.analytics.response import response_rows
+from server.analytics.trends import monthly
+from server.auth import current_user
 from server.db import get_db
 
 dash.register_page(__name__, path="/", name="home")
@@ -20,6 +33,8 @@ def layout(lang: str | None = None, **_query):
                       (SELECT count(*) FROM incidents
                         WHERE status NOT IN ('closed', 'rejected')) AS open"""
         ).fetchone()
+        user = current_user()
+        glance = _glance(conn, user, language) if user is not None else []
     tiles = [
         html.Div(
             [html.Div(translate(f"home.{key}", language)), html.Strong(format_count(totals[key], language))],
@@ -28,4 +43,115 @@ def layout(lang: str | None = None, **_query):
         )
         for key in ("grids", "incidents", "open")
     ]
-    return html.Main([html.H2(translate("home.heading", language)), html.Div(tiles)])
+    return html.Main([html.H2(translate("home.heading", language)), html.Div(tiles), *glance])
+
+
+def _glance(conn, user, language: str) -> list:
+    now = clock.now()
+    period = view.bulletin_period(conn, "month", now)
+    selection = view.selection_for(user, by="township", period=period, categories=(), parent=None)
+    current = response_rows(conn, selection)
+    previous = response_rows(conn, replace(selection, period=period.compared("previous")))["totals"]
+    last_year = response_rows(conn, replace(selection, period=period.compared("last_year")))["totals"]
+    trend = monthly(conn, selection, first_month=view.first_month_of_trend(now, 12), months=12, as_of=now)
+    statuses = coverage(
+        conn,
+        days=7,
+        level="grid",
+        now=now,
+        members_visible=user.role in LAYERS["grids"].fields["member"].roles,
+        simplify=0.01,
+    )["totals"]
+    totals = current["totals"]
+    link = f"/dashboard/analytics/response?lang={language}"
+    bulletin = translate("bulletin.line", language).format(
+        period=f"{period.start.isoformat()} — {(period.end - timedelta(days=1)).isoformat()}",
+        received=f"{totals['received']:,}",
+        filed=f"{totals['filed']:,}",
+        due=f"{totals['due']:,}",
+        closed=f"{totals['closed']:,}",
+        closure=view.format_figure("closure_rate", totals["closure_rate"], language),
+        on_time=f"{totals['closed_on_time']:,}",
+        on_time_rate=view.format_figure("on_time_rate", totals["on_time_rate"], language),
+    )
+    compared = [
+        html.Span(
+            f"{translate(key, language)}: {translate('indicator.on_time_rate', language)} "
+            f"{view.format_figure('on_time_rate', other['on_time_rate'], language)}",
+            className="gw-compare",
+        )
+        for key, other in (("bulletin.previous", previous), ("bulletin.last_year", last_year))
+    ]
+    ranked = sorted(
+        (row for row in current["rows"] if row["on_time_rate"] is not None),
+        key=lambda row: row["on_time_rate"],
+    )
+    return [
+        html.P(
+            [dcc.Link(html.Strong(bulletin), href=link, id="home-bulletin"), *compared],
+            className="gw-bulletin",
+        ),
+        html.Div(
+            [
+                _townships("analytics.slowest", ranked[:5], "home-slowest", language),
+                _townships("analytics.best", ranked[::-1][:5], "home-best", language),
+                _coverage(statuses, language),
+            ],
+            className="gw-glance",
+        ),
+        dcc.Graph(id="home-trend", figure=_trend(trend, language), config={"displayModeBar": False}),
+    ]
+
+
+def _townships(title: str, rows: list[dict], element_id: str, language: str) -> html.Section:
+    items = [
+        html.Li(
+            dcc.Link(
+                f"{view.local_name(row, language, zh='name')} "
+                f"{view.format_figure('on_time_rate', row['on_time_rate'], language)}",
+                href=f"/dashboard/analytics/response?unit={row['code']}&lang={language}",
+            )
+        )
+        for row in rows
+    ]
+    return html.Section([html.H3(translate(title, language)), html.Ol(items)], id=element_id)
+
+
+def _coverage(statuses: dict, language: str) -> html.Section:
+    items = [
+        html.Li(f"{translate(f'coverage.status.{status}', language)}: {statuses[status]:,}")
+        for status in STATUSES
+    ]
+    link = dcc.Link(
+        translate("coverage.heading", language), href=f"/dashboard/analytics/coverage?lang={language}"
+    )
+    return html.Section([html.H3(link), html.Ul(items)], id="home-coverage")
+
+
+def _trend(series: list[dict], language: str) -> go.Figure:
+    months = [point["month"] for point in series]
+    figure = go.Figure()
+    figure.add_bar(
+        x=months,
+        y=[point["received"] for point in series],
+        name=translate("indicator.received", language),
+        marker={"color": "#9ecae1"},
+        yaxis="y2",
+    )
+    for key, colour in (("on_time_rate", "#1a9850"), ("closure_rate", "#1f4e79")):
+        figure.add_scatter(
+            x=months,
+            y=[point[key] for point in series],
+            name=translate(f"indicator.{key}", language),
+            line={"color": colour},
+            mode="lines+markers",
+        )
+    figure.update_layout(
+        yaxis={"tickformat": ".0%", "range": [0, 1.05]},
+        yaxis2={"overlaying": "y", "side": "right", "showgrid": False},
+        xaxis={"type": "category"},
+        legend={"orientation": "h"},
+        margin={"l": 40, "r": 40, "t": 20, "b": 40},
+        height=320,
+    )
+    return figure

@@ -121,3 +121,17 @@ def test_the_pages_ask_an_anonymous_visitor_to_log_in(live_server, page):
     for path in ("/analytics/response", "/analytics/coverage", "/grid/511423001001001"):
         page.goto(f"{live_server.url}/dashboard{path}")
         expect(page.locator("#login-required")).to_be_visible()
+
+
+def test_the_overview_shows_a_leader_the_county_at_a_glance(live_server, page, database_url, screenshot):
+    add_this_months_cases(database_url)
+    log_in(page, live_server, database_url, "leader1")
+    page.goto(f"{live_server.url}/dashboard/")
+    expect(page.locator("#home-bulletin")).to_contain_text("接报", timeout=30_000)
+    expect(page.locator("#home-slowest li")).to_have_count(2)
+    expect(page.locator("#home-best li")).to_have_count(2)
+    expect(page.locator("#home-coverage li")).to_have_count(4)
+    expect(page.locator("#home-trend .main-svg").first).to_be_visible()
+    screenshot("dashboard-home-leader-zh")
+    page.locator("#home-slowest a").first.click()
+    expect(page.locator("#response-breadcrumb button")).to_have_count(2, timeout=30_000)
