@@ -46,13 +46,10 @@ import http.client
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -64,7 +61,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from feed import code_version  # noqa: E402
 from filing import operator_token  # noqa: E402
-from procstats import serve_command  # noqa: E402
+from procstats import load_average, start_api, stop  # noqa: E402
 from tiles import DENSE_POINT, command_line, ensure_database, grow, percentiles, sample_tiles, tile_at  # noqa: E402
 
 from layers.catalog import LAYERS  # noqa: E402
@@ -74,10 +71,6 @@ MODES = {
     "unwarmed": {"GRIDWATCH_WARM_CONNECTIONS": "false"},
     "before": {"GRIDWATCH_WARM_CONNECTIONS": "false", "GRIDWATCH_POOL_MIN_SIZE": "1"},
 }
-
-
-def load_average() -> list[float]:
-    return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 def tiles_per_zoom(url: str, zooms: list[int], count: int) -> dict[int, list[tuple[int, int, int]]]:
@@ -110,45 +103,6 @@ def server_connections(url: str) -> int:
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchone()[0]
-
-
-def health_ok(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-            return response.status == 200
-    except (OSError, urllib.error.HTTPError):
-        return False
-
-
-def start_api(url: str, *, port: int, workers: int, env: dict, log) -> tuple[subprocess.Popen, float]:
-    """`gridwatch serve --only api`; returns it once /health answers 200, and the seconds that took."""
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        serve_command(port, workers=workers, only="api"),
-        cwd=ROOT,
-        env={**os.environ, "GRIDWATCH_DATABASE_URL": url, "GRIDWATCH_SECRET_KEY": "bench", **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"gridwatch serve ended with {server.returncode}")
-        if health_ok(port):
-            return server, time.perf_counter() - started
-        time.sleep(0.1)
-    stop(server)
-    raise SystemExit("gridwatch serve --only api did not answer /health within 90 s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def fetch_all(

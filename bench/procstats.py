@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -30,6 +32,45 @@ def serve_command(port: int, *, workers: int, only: str | None = None) -> list[s
         "--workers",
         str(workers),
     ]
+
+
+def health_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.HTTPError):
+        return False
+
+
+def start_api(url: str, *, port: int, workers: int, env: dict, log) -> tuple[subprocess.Popen, float]:
+    """`gridwatch serve --only api`; returns it once /health answers 200, and the seconds that took."""
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        serve_command(port, workers=workers, only="api"),
+        cwd=ROOT,
+        env={**os.environ, "GRIDWATCH_DATABASE_URL": url, "GRIDWATCH_SECRET_KEY": "bench", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gridwatch serve ended with {server.returncode}")
+        if health_ok(port):
+            return server, time.perf_counter() - started
+        time.sleep(0.1)
+    stop(server)
+    raise SystemExit("gridwatch serve --only api did not answer /health within 90 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def rss_bytes(pid: int, field: str = "VmRSS") -> int:
