@@ -4,6 +4,8 @@ number formats."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date, datetime
 
 import dash_ag_grid as dag
@@ -14,6 +16,7 @@ from dashboard.filters import resolve_period
 from dashboard.i18n import LOCAL_TIME, translate
 from server.analytics.period import Period, add_months, calendar_zone
 from server.analytics.response import Selection
+from server.analytics.trends import monthly
 from server.auth.scope import scope_of
 
 RATE_INDICATORS = ("on_time_rate", "closure_rate")
@@ -35,6 +38,34 @@ def selection_for(user, *, by: str, period: Period, categories, parent: str | No
     return Selection(
         by=by, period=period, scope=scope_of(user), category=tuple(categories or ()), parent=parent
     )
+
+
+_kept: dict = {}
+_kept_lock = threading.Lock()
+KEEP_SECONDS = 600
+
+
+def kept(key: tuple, compute):
+    """``compute()``, kept for ten minutes per key in this worker: a year of monthly figures
+    reads a year of cases (about a second at a million incidents) and changes slowly."""
+    now = time.monotonic()
+    with _kept_lock:
+        found = _kept.get(key)
+        if found is not None and now - found[0] < KEEP_SECONDS:
+            return found[1]
+    value = compute()
+    with _kept_lock:
+        for stale in [k for k, (at, _) in _kept.items() if now - at >= KEEP_SECONDS]:
+            del _kept[stale]
+        _kept[key] = (now, value)
+    return value
+
+
+def trend_of(conn, selection: Selection, *, months: int, now: datetime) -> list[dict]:
+    """The monthly series of the last ``months`` months (kept: see ``kept``)."""
+    first = first_month_of_trend(now, months)
+    key = ("trend", selection.scope.key, selection.category, selection.parent, first, months)
+    return kept(key, lambda: monthly(conn, selection, first_month=first, months=months, as_of=now))
 
 
 def local_name(row: dict, language: str, zh: str = "name_zh") -> str:

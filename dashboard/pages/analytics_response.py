@@ -17,9 +17,9 @@ from dashboard import analytics_view as view
 from dashboard.i18n import resolve_language, translate
 from dashboard.shell import login_prompt
 from server import clock
-from server.analytics.response import response_rows, with_comparison
+from server.analytics.response import response_rows
 from server.analytics.shapes import LEVEL_BELOW, trail, unit_shapes
-from server.analytics.trends import close_time_spread, monthly
+from server.analytics.trends import close_time_spread
 from server.analytics.views import COLUMNS
 from server.auth import current_user
 from server.db import get_db
@@ -92,8 +92,31 @@ def drill(clicked, _crumbs, parent):
     return parent
 
 
+def _context(conn, parent, categories, period_key):
+    """The viewer, the period, the drill-down trail and the selection the page shows."""
+    user = current_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
+    now = clock.now()
+    period = view.bulletin_period(conn, period_key, now)
+    crumbs = trail(conn, parent)
+    level = crumbs[-1]["level"] if crumbs else "county"
+    by = LEVEL_BELOW.get(level, "grid")
+    selection = view.selection_for(user, by=by, period=period, categories=categories, parent=parent)
+    return selection, crumbs, now
+
+
+# Four callbacks, not one: the browser asks for them together and the workers' threads answer
+# them side by side, so the map does not wait for the year of monthly figures.
+FILTERS = (
+    Input("response-parent", "data"),
+    Input("filter-category", "value"),
+    Input("filter-period", "value"),
+    State("response-language", "data"),
+)
+
+
 @callback(
-    Output("response-bulletin", "children"),
     Output("response-units", "data"),
     Output("response-units", "hideout"),
     Output("response-legend", "children"),
@@ -101,50 +124,52 @@ def drill(clicked, _crumbs, parent):
     Output("response-downloads", "children"),
     Output("response-table", "rowData"),
     Output("response-table", "columnDefs"),
-    Output("response-trend", "figure"),
-    Output("response-box", "figure"),
-    Input("response-parent", "data"),
     Input("response-indicator", "value"),
-    Input("filter-category", "value"),
-    Input("filter-period", "value"),
-    State("response-language", "data"),
+    *FILTERS,
 )
-def refresh(parent, indicator, categories, period_key, language):
-    user = current_user()
-    if user is None:
-        raise dash.exceptions.PreventUpdate
-    now = clock.now()
+def refresh_units(indicator, parent, categories, period_key, language):
     with get_db().connection() as conn:
-        period = view.bulletin_period(conn, period_key, now)
-        crumbs = trail(conn, parent)
-        level = crumbs[-1]["level"] if crumbs else "county"
-        by = LEVEL_BELOW.get(level, "grid")
-        selection = view.selection_for(user, by=by, period=period, categories=categories, parent=parent)
-        current = response_rows(conn, selection)
-        previous = response_rows(conn, _with_period(selection, period.compared("previous")))
-        last_year = response_rows(conn, _with_period(selection, period.compared("last_year")))
-        shapes = unit_shapes(conn, level=by, parent=parent)
-        trend = monthly(conn, selection, first_month=view.first_month_of_trend(now, 24), months=24, as_of=now)
-        spread = close_time_spread(conn, selection)
-    rows = with_comparison(current, previous)["rows"]
-    features = _features(rows, shapes, indicator, by, language)
+        selection, crumbs, _ = _context(conn, parent, categories, period_key)
+        rows = response_rows(conn, selection)["rows"]
+        shapes = unit_shapes(conn, level=selection.by, parent=parent)
     scale = view.colour_scale(indicator, [row[indicator] for row in rows])
     return (
-        _bulletin(current["totals"], previous["totals"], last_year["totals"], period, language),
-        {"type": "FeatureCollection", "features": features},
+        {"type": "FeatureCollection", "features": _features(rows, shapes, indicator, selection.by, language)},
         scale,
         view.legend(scale, indicator, language),
         _breadcrumb(crumbs, language),
-        _downloads(by, parent, period, categories, language),
-        _table_rows(rows, by, indicator, language),
+        _downloads(selection.by, parent, selection.period, categories, language),
+        _table_rows(rows, selection.by, indicator, language),
         _table_columns(language),
-        _trend_figure(trend, language),
-        _box_figure(spread, language),
     )
 
 
-def _with_period(selection, period):
-    return replace(selection, period=period)
+@callback(Output("response-bulletin", "children"), *FILTERS)
+def refresh_bulletin(parent, categories, period_key, language):
+    with get_db().connection() as conn:
+        selection, _, _ = _context(conn, parent, categories, period_key)
+        period = selection.period
+        totals = [
+            response_rows(conn, replace(selection, period=shown))["totals"]
+            for shown in (period, period.compared("previous"), period.compared("last_year"))
+        ]
+    return _bulletin(*totals, period, language)
+
+
+@callback(Output("response-trend", "figure"), *FILTERS)
+def refresh_trend(parent, categories, period_key, language):
+    with get_db().connection() as conn:
+        selection, _, now = _context(conn, parent, categories, period_key)
+        series = view.trend_of(conn, selection, months=24, now=now)
+    return _trend_figure(series, language)
+
+
+@callback(Output("response-box", "figure"), *FILTERS)
+def refresh_spread(parent, categories, period_key, language):
+    with get_db().connection() as conn:
+        selection, _, _ = _context(conn, parent, categories, period_key)
+        spread = close_time_spread(conn, selection)
+    return _box_figure(spread, language)
 
 
 def _features(rows, shapes, indicator, by, language) -> list[dict]:

@@ -15,7 +15,6 @@ from dashboard.i18n import format_time, resolve_language, translate
 from dashboard.shell import login_prompt
 from server import clock
 from server.analytics.response import response_rows
-from server.analytics.trends import monthly
 from server.auth import current_user
 from server.db import get_db
 from server.errors import NotFound
@@ -108,57 +107,60 @@ def layout(code: str | None = None, lang: str | None = None, **_query):
     )
 
 
-@callback(
-    Output("grid-figures", "children"),
-    Output("grid-trend", "figure"),
+def _selections(categories, period_key, page):
+    user = current_user()
+    if user is None or not page:
+        raise dash.exceptions.PreventUpdate
+    now = clock.now()
+    with get_db().connection() as conn:
+        period = view.bulletin_period(conn, period_key, now)
+    own = view.selection_for(user, by="grid", period=period, categories=categories, parent=page["code"])
+    theirs = view.selection_for(
+        user, by="township", period=period, categories=categories, parent=page["township"]
+    )
+    return own, theirs, now
+
+
+PAGE_FILTERS = (
     Input("filter-category", "value"),
     Input("filter-period", "value"),
     State("grid-page", "data"),
 )
-def refresh(categories, period_key, page):
-    user = current_user()
-    if user is None or not page:
-        raise dash.exceptions.PreventUpdate
-    language, now = page["language"], clock.now()
+
+
+@callback(Output("grid-figures", "children"), *PAGE_FILTERS)
+def refresh_figures(categories, period_key, page):
+    own, theirs, _ = _selections(categories, period_key, page)
+    language = page["language"]
     with get_db().connection() as conn:
-        period = view.bulletin_period(conn, period_key, now)
-        own = view.selection_for(user, by="grid", period=period, categories=categories, parent=page["code"])
-        theirs = view.selection_for(
-            user, by="township", period=period, categories=categories, parent=page["township"]
+        rows = (
+            (translate("grid.heading", language), response_rows(conn, own)["totals"]),
+            (translate("column.township", language), response_rows(conn, theirs)["totals"]),
         )
-        grid_row = response_rows(conn, own)["totals"]
-        township_row = response_rows(conn, theirs)["totals"]
-        first = view.first_month_of_trend(now, 12)
-        grid_trend = monthly(conn, own, first_month=first, months=12, as_of=now)
-        township_trend = monthly(conn, theirs, first_month=first, months=12, as_of=now)
-    table = html.Table(
-        [
-            html.Thead(
-                html.Tr([html.Th(""), *[html.Th(translate(f"indicator.{k}", language)) for k in FIGURES]])
-            ),
-            html.Tbody(
-                [
-                    html.Tr(
-                        [html.Th(label), *[html.Td(view.format_figure(k, row[k], language)) for k in FIGURES]]
-                    )
-                    for label, row in (
-                        (translate("grid.heading", language), grid_row),
-                        (translate("column.township", language), township_row),
-                    )
-                ]
-            ),
-        ],
-        className="gw-queue-table",
-        id="grid-figures-table",
+    header = html.Tr([html.Th(""), *[html.Th(translate(f"indicator.{key}", language)) for key in FIGURES]])
+    body = [
+        html.Tr([html.Th(label), *[html.Td(view.format_figure(key, row[key], language)) for key in FIGURES]])
+        for label, row in rows
+    ]
+    return html.Table(
+        [html.Thead(header), html.Tbody(body)], className="gw-queue-table", id="grid-figures-table"
     )
+
+
+@callback(Output("grid-trend", "figure"), *PAGE_FILTERS)
+def refresh_trend(categories, period_key, page):
+    own, theirs, now = _selections(categories, period_key, page)
+    language = page["language"]
+    with get_db().connection() as conn:
+        series = (
+            (view.trend_of(conn, own, months=12, now=now), translate("grid.heading", language), "solid"),
+            (view.trend_of(conn, theirs, months=12, now=now), translate("column.township", language), "dot"),
+        )
     figure = go.Figure()
-    for series, label, style in (
-        (grid_trend, translate("grid.heading", language), "solid"),
-        (township_trend, translate("column.township", language), "dot"),
-    ):
+    for points, label, style in series:
         figure.add_scatter(
-            x=[point["month"] for point in series],
-            y=[point["on_time_rate"] for point in series],
+            x=[point["month"] for point in points],
+            y=[point["on_time_rate"] for point in points],
             name=f"{translate('indicator.on_time_rate', language)} · {label}",
             line={"dash": style, "color": "#1a9850"},
             mode="lines+markers",
@@ -170,7 +172,7 @@ def refresh(categories, period_key, page):
         height=320,
         margin={"l": 40, "r": 10, "t": 50, "b": 40},
     )
-    return table, figure
+    return figure
 
 
 def _township(props) -> str | None:

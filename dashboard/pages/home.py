@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import dash
 import plotly.graph_objects as go
-from dash import dcc, html
+from dash import Input, Output, callback, dcc, html
 
 from dashboard import analytics_view as view
 from dashboard.i18n import format_count, resolve_language, translate
@@ -17,7 +17,6 @@ from layers.catalog import LAYERS
 from server import clock
 from server.analytics.coverage import STATUSES, coverage
 from server.analytics.response import response_rows
-from server.analytics.trends import monthly
 from server.auth import current_user
 from server.db import get_db
 
@@ -33,8 +32,6 @@ def layout(lang: str | None = None, **_query):
                       (SELECT count(*) FROM incidents
                         WHERE status NOT IN ('closed', 'rejected')) AS open"""
         ).fetchone()
-        user = current_user()
-        glance = _glance(conn, user, language) if user is not None else []
     tiles = [
         html.Div(
             [html.Div(translate(f"home.{key}", language)), html.Strong(format_count(totals[key], language))],
@@ -43,28 +40,40 @@ def layout(lang: str | None = None, **_query):
         )
         for key in ("grids", "incidents", "open")
     ]
+    glance = []
+    if current_user() is not None:
+        # Filled by the callbacks below, side by side on the workers' threads.
+        glance = [
+            dcc.Store(id="home-language", data=language),
+            html.P(id="home-bulletin-line", className="gw-bulletin"),
+            html.Div(
+                [html.Div(id="home-townships", className="gw-glance-pair"), html.Div(id="home-coverage-box")],
+                className="gw-glance",
+            ),
+            dcc.Graph(id="home-trend", config={"displayModeBar": False}),
+        ]
     return html.Main([html.H2(translate("home.heading", language)), html.Div(tiles), *glance])
 
 
-def _glance(conn, user, language: str) -> list:
+def _this_month(conn):
+    user = current_user()
+    if user is None:
+        raise dash.exceptions.PreventUpdate
     now = clock.now()
     period = view.bulletin_period(conn, "month", now)
-    selection = view.selection_for(user, by="township", period=period, categories=(), parent=None)
-    current = response_rows(conn, selection)
-    previous = response_rows(conn, replace(selection, period=period.compared("previous")))["totals"]
-    last_year = response_rows(conn, replace(selection, period=period.compared("last_year")))["totals"]
-    trend = monthly(conn, selection, first_month=view.first_month_of_trend(now, 12), months=12, as_of=now)
-    statuses = coverage(
-        conn,
-        days=7,
-        level="grid",
-        now=now,
-        members_visible=user.role in LAYERS["grids"].fields["member"].roles,
-        simplify=0.01,
-    )["totals"]
-    totals = current["totals"]
-    link = f"/dashboard/analytics/response?lang={language}"
-    bulletin = translate("bulletin.line", language).format(
+    return user, view.selection_for(user, by="township", period=period, categories=(), parent=None), now
+
+
+@callback(Output("home-bulletin-line", "children"), Input("home-language", "data"))
+def bulletin(language):
+    with get_db().connection() as conn:
+        _, selection, _ = _this_month(conn)
+        period = selection.period
+        totals, previous, last_year = [
+            response_rows(conn, replace(selection, period=shown))["totals"]
+            for shown in (period, period.compared("previous"), period.compared("last_year"))
+        ]
+    line = translate("bulletin.line", language).format(
         period=f"{period.start.isoformat()} — {(period.end - timedelta(days=1)).isoformat()}",
         received=f"{totals['received']:,}",
         filed=f"{totals['filed']:,}",
@@ -82,25 +91,39 @@ def _glance(conn, user, language: str) -> list:
         )
         for key, other in (("bulletin.previous", previous), ("bulletin.last_year", last_year))
     ]
-    ranked = sorted(
-        (row for row in current["rows"] if row["on_time_rate"] is not None),
-        key=lambda row: row["on_time_rate"],
-    )
+    link = f"/dashboard/analytics/response?lang={language}"
+    return [dcc.Link(html.Strong(line), href=link, id="home-bulletin"), *compared]
+
+
+@callback(Output("home-townships", "children"), Input("home-language", "data"))
+def townships(language):
+    with get_db().connection() as conn:
+        _, selection, _ = _this_month(conn)
+        rows = response_rows(conn, selection)["rows"]
+    ranked = sorted((r for r in rows if r["on_time_rate"] is not None), key=lambda r: r["on_time_rate"])
     return [
-        html.P(
-            [dcc.Link(html.Strong(bulletin), href=link, id="home-bulletin"), *compared],
-            className="gw-bulletin",
-        ),
-        html.Div(
-            [
-                _townships("analytics.slowest", ranked[:5], "home-slowest", language),
-                _townships("analytics.best", ranked[::-1][:5], "home-best", language),
-                _coverage(statuses, language),
-            ],
-            className="gw-glance",
-        ),
-        dcc.Graph(id="home-trend", figure=_trend(trend, language), config={"displayModeBar": False}),
+        _townships("analytics.slowest", ranked[:5], "home-slowest", language),
+        _townships("analytics.best", ranked[::-1][:5], "home-best", language),
     ]
+
+
+@callback(Output("home-coverage-box", "children"), Input("home-language", "data"))
+def coverage_counts(language):
+    with get_db().connection() as conn:
+        user, _, now = _this_month(conn)
+        members_visible = user.role in LAYERS["grids"].fields["member"].roles
+        statuses = coverage(
+            conn, days=7, level="grid", now=now, members_visible=members_visible, simplify=None
+        )["totals"]
+    return _coverage(statuses, language)
+
+
+@callback(Output("home-trend", "figure"), Input("home-language", "data"))
+def trend(language):
+    with get_db().connection() as conn:
+        _, selection, now = _this_month(conn)
+        series = view.trend_of(conn, selection, months=12, now=now)
+    return _trend(series, language)
 
 
 def _townships(title: str, rows: list[dict], element_id: str, language: str) -> html.Section:

@@ -45,10 +45,10 @@ def coverage(
     level: str,
     now: datetime,
     members_visible: bool,
-    simplify: float,
+    simplify: float | None,
 ) -> dict:
     """A FeatureCollection with one feature per unit of ``level``, the counts per status and the
-    partition's gaps."""
+    partition's gaps; without outlines when ``simplify`` is None (counts only)."""
     since = now - timedelta(days=days)
     rows = conn.execute(GRIDS_SQL, {"since": since, "until": now, "simplify": simplify}).fetchall()
     township_reports: Counter = Counter()

@@ -1,6 +1,7 @@
 -- Coverage per grid of the `grid` level (where members and patrols are assigned):
 -- its member, its last patrol, patrols and reports within the window, and its township.
--- Parameters: since, until (the window), simplify (degrees; 0 keeps the outline as it is).
+-- Parameters: since, until (the window), simplify (degrees; 0 keeps the outline as it is, NULL
+-- leaves it out).
 WITH unit AS (
     SELECT g.id, g.code, g.name_zh, g.name_en, g.households, g.member_id, g.path, g.geom,
            ltree2text(subpath(g.path, 1, 1))::integer AS township_id,
@@ -31,8 +32,9 @@ SELECT u.id, u.code, u.name_zh, u.name_en, u.township_id, u.village_id,
        u.member_id IS NOT NULL AS has_member, m.display_name AS member,
        last.ended_at AS last_patrol_at,
        coalesce(w.n, 0) AS patrols, coalesce(r.n, 0) AS reports,
-       ST_AsGeoJSON(CASE WHEN %(simplify)s > 0 THEN ST_SimplifyPreserveTopology(u.geom, %(simplify)s)
-                         ELSE u.geom END, 6)::json AS geometry
+       CASE WHEN %(simplify)s::float8 IS NOT NULL
+            THEN ST_AsGeoJSON(CASE WHEN %(simplify)s > 0 THEN ST_SimplifyPreserveTopology(u.geom, %(simplify)s)
+                                   ELSE u.geom END, 6)::json END AS geometry
   FROM unit u
   LEFT JOIN users m ON m.id = u.member_id
   LEFT JOIN walks w ON w.grid_id = u.id
