@@ -22,6 +22,8 @@ from server.errors import DatabaseUnavailable
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 # The HTML lang attribute also makes browsers pick Simplified Chinese glyphs for CJK text.
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
+# Pages that read the header's category and period filters; elsewhere they are hidden.
+FILTERED_PAGES = ("/map", "/queues", "/analytics/response", "/grid/")
 PAGES = (
     ("home", "/"),
     ("map", "/map"),
@@ -70,6 +72,7 @@ def layout():
             ),
         ],
         className="gw-filters",
+        id="filters",
     )
     return html.Div(
         [
@@ -162,6 +165,15 @@ def register_callbacks(app: Dash) -> None:
             translate("filter.category.all", language),
             _period_options(language),
         )
+
+    @app.callback(Output("filters", "className"), Input("url", "pathname"))
+    def show_filters(pathname: str | None):
+        inside = (pathname or "/").removeprefix(dash.get_relative_path("/").rstrip("/")) or "/"
+        used = any(
+            inside == page or (page.endswith("/") and page != "/" and inside.startswith(page))
+            for page in FILTERED_PAGES
+        )
+        return "gw-filters" if used else "gw-filters gw-filters-hidden"
 
     # Leaving the live map closes it and its change feed (assets/livemap.js).
     app.clientside_callback(

@@ -33,7 +33,8 @@ def layout(lang: str | None = None, next: str | None = None, **_query):  # noqa:
                 className="gw-login",
             ),
             dcc.Store(id="login-target", data=f"{target}?lang={language}"),
-        ]
+        ],
+        className="gw-login-page",
     )
 
 

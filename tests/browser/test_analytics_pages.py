@@ -135,3 +135,15 @@ def test_the_overview_shows_a_leader_the_county_at_a_glance(live_server, page, d
     screenshot("dashboard-home-leader-zh")
     page.locator("#home-slowest a").first.click()
     expect(page.locator("#response-breadcrumb button")).to_have_count(2, timeout=30_000)
+
+
+def test_the_login_page_is_styled_and_shows_no_filters(live_server, page, screenshot):
+    page.goto(f"{live_server.url}/dashboard/login")
+    expect(page.locator("#filters")).to_have_class("gw-filters gw-filters-hidden")
+    colour = page.locator("#login-link").evaluate("(link) => getComputedStyle(link).color")
+    assert colour == "rgb(255, 255, 255)"  # on the blue bar (#1f4e79): 8.6:1
+    button = page.locator("#login-submit").evaluate("(b) => getComputedStyle(b).backgroundColor")
+    assert button == "rgb(31, 78, 121)"
+    screenshot("dashboard-login-zh")
+    page.goto(f"{live_server.url}/dashboard/queues")
+    expect(page.locator("#filters")).to_have_class("gw-filters")

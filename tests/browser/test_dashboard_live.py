@@ -96,6 +96,7 @@ def test_operator_sees_the_live_map_with_tiles_and_counters(live_server, page, d
         lambda r: "/tiles/incidents/" in r.url and r.url.endswith("?category=sanitation")
     ):
         page.get_by_role("option", name="环境卫生").click()
+    page.keyboard.press("Escape")  # a multi-select stays open over the map's controls
     page.wait_for_function("() => gridwatchLive.query === '?category=sanitation'")
     expect(page.locator("#counter-open")).to_have_text("8")
     assert not any("/tiles/grids/" in r.url and "category" in r.url for r in tiles)
