@@ -28,9 +28,10 @@ NEUTRAL = ("#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")
 
 
 def bulletin_period(conn, period_key: str | None, now: datetime) -> Period:
-    """The header's period as a bulletin period: its months up to now; "all time" reads the last
-    twelve months (a bulletin compares like with like)."""
-    resolved = resolve_period(period_key, now) or resolve_period("12m", now)
+    """The header's period as a bulletin period: its whole months (the current one up to now).
+    "All time" reads last month, the period a monthly bulletin reports (the page names the
+    dates it shows)."""
+    resolved = resolve_period(period_key, now) or resolve_period("last_month", now)
     return Period.of(start=resolved.first_month, end=resolved.end_month, as_of=now, zone=calendar_zone(conn))
 
 

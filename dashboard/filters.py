@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from dashboard.i18n import LOCAL_TIME
 
-PERIODS = ("all", "month", "3m", "year", "12m")
+PERIODS = ("all", "month", "last_month", "3m", "year", "12m")
 # How many whole months each period reaches back, counting the current month.
 _MONTHS_BACK = {"month": 1, "3m": 3, "12m": 12}
 
@@ -45,6 +45,8 @@ def resolve_period(key: str | None, now: datetime) -> Period | None:
     next_month = _add_months(this_month, 1)
     if key == "year":
         return Period(this_month.replace(month=1), next_month)
+    if key == "last_month":
+        return Period(_add_months(this_month, -1), this_month)
     if key in _MONTHS_BACK:
         return Period(_add_months(this_month, 1 - _MONTHS_BACK[key]), next_month)
     return None

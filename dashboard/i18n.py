@@ -42,6 +42,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "filter.status": {"zh": "状态", "en": "Status"},
     "period.all": {"zh": "全部时间", "en": "All time"},
     "period.month": {"zh": "本月", "en": "This month"},
+    "period.last_month": {"zh": "上月", "en": "Last month"},
     "period.3m": {"zh": "近三个月", "en": "Last 3 months"},
     "period.year": {"zh": "今年", "en": "This year"},
     "period.12m": {"zh": "近十二个月", "en": "Last 12 months"},

@@ -15,9 +15,12 @@ pytestmark = pytest.mark.browser
 UNITS = "#response-map path.leaflet-interactive"
 
 
-def add_this_months_cases(database_url: str) -> None:
-    """A few cases this month in each grid: received, due, some closed on time, one late."""
+def add_cases(database_url: str, *, last_month: bool) -> None:
+    """Four cases in each grid, last month or this month: received, due, three closed on time,
+    one a day late."""
     now = datetime.now(UTC)
+    if last_month:
+        now = datetime.combine(now.date().replace(day=1), datetime.min.time(), UTC) - timedelta(days=10)
     with psycopg.connect(database_url) as conn:
         conn.execute(
             """INSERT INTO incidents (geom, grid_id, category_code, channel, status, reported_at,
@@ -31,7 +34,7 @@ def add_this_months_cases(database_url: str) -> None:
                                       %(now)s - n * interval '5 hours' + n * interval '7 hours' AS c
                                  FROM generate_series(1, 4) AS n) t
                 WHERE g.level = 'grid'""",
-            {"now": now - timedelta(hours=30)},
+            {"now": now if last_month else now - timedelta(hours=30)},
         )
 
 
@@ -45,11 +48,11 @@ def open_response(page: Page, live_server, lang: str = "zh") -> None:
 def test_response_page_draws_the_bulletin_map_table_and_charts_and_drills_down(
     live_server, page, database_url, screenshot
 ):
-    add_this_months_cases(database_url)
+    add_cases(database_url, last_month=True)
     log_in(page, live_server, database_url, "leader1")
-    open_response(page, live_server)
-    # 32 new cases and the fixture's 8 from June; each grid's fourth case closed a day late.
-    expect(page.locator("#bulletin-line")).to_contain_text("接报40件")
+    open_response(page, live_server)  # "all time" in the header: last month, the bulletin's
+    # 32 cases; each grid's fourth case closed a day late.
+    expect(page.locator("#bulletin-line")).to_contain_text("接报32件")
     expect(page.locator("#bulletin-line")).to_contain_text("按期结案24件（按期结案率75.00%）")
     expect(page.locator(UNITS)).to_have_count(2)  # the two townships
     expect(page.locator("#response-trend .main-svg").first).to_be_visible()
@@ -81,7 +84,7 @@ def _xlsx_query() -> str:
 
     from dashboard.filters import resolve_period
 
-    period = resolve_period("12m", datetime.now(UTC))
+    period = resolve_period("last_month", datetime.now(UTC))
     return urlencode(
         {
             "by": "township",
@@ -124,7 +127,7 @@ def test_the_pages_ask_an_anonymous_visitor_to_log_in(live_server, page):
 
 
 def test_the_overview_shows_a_leader_the_county_at_a_glance(live_server, page, database_url, screenshot):
-    add_this_months_cases(database_url)
+    add_cases(database_url, last_month=False)
     log_in(page, live_server, database_url, "leader1")
     page.goto(f"{live_server.url}/dashboard/")
     expect(page.locator("#home-bulletin")).to_contain_text("接报", timeout=30_000)
