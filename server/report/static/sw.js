@@ -10,6 +10,12 @@ const NETWORK_TIMEOUT_MS = 4000;
 const SHELL = [
   "/report",
   "/report/static/report.js",
+  "/report/static/common.js",
+  "/report/static/session.js",
+  "/report/static/position.js",
+  "/report/static/form.js",
+  "/report/static/queue.js",
+  "/report/static/recent.js",
   "/report/static/i18n.js",
   "/report/static/outbox.js",
   "/report/static/map.js",
