@@ -22,6 +22,9 @@ export const state = {
   recentOffline: false,
   point: null, // {lon, lat, accuracy, source: "gps" | "map" | "kept"}
   positionNote: "locating", // shown while there is no point: locating, no_position, no_geolocation
+  ownGrids: null, // the inspector's grids with outlines (owngrids.js); null: not known or not limited
+  outsideConfirmed: false, // 仍要上报 pressed for the current point, which lies outside those grids
+  editing: null, // the refused report being corrected in the form
   map: null,
   feed: null, // the change feed's EventSource
   started: false,
@@ -71,4 +74,12 @@ export function localTime(iso) {
     hour: "2-digit",
     minute: "2-digit",
   });
+}
+
+// 上报, 仍要上报 once the inspector was told the point is outside their grids, 重新上报 while a
+// refused report is being corrected.
+export function renderSubmitLabel() {
+  const submit = $("#submit");
+  submit.dataset.text = state.outsideConfirmed ? "submit_anyway" : state.editing ? "resubmit" : "submit";
+  submit.textContent = state.t(submit.dataset.text);
 }

@@ -1,31 +1,48 @@
 // Where the report is: the phone's GPS, or a point moved on the map, with the warnings about it.
 
 import { API } from "./api.js";
-import { $, showMessage, state } from "./common.js";
+import { $, renderSubmitLabel, showMessage, state } from "./common.js";
+import { gridName, insideOwnGrids } from "./owngrids.js";
 
 const ACCURACY_WARNING_M = 50;
 
 let lastFix = null;
 let firstFix = true;
 
+// `point.source`: "gps" follows the phone; "map" was put there by hand; "kept" is the point of a
+// refused report being corrected. Only a "gps" point moves with the GPS.
 export function setPoint(point, { follow }) {
   state.point = point;
+  state.outsideConfirmed = false; // a new point is checked again before sending
   state.map?.show(point.lon, point.lat, { follow });
   renderPoint();
+  renderSubmitLabel();
+}
+
+// The warning shown while the point lies outside the inspector's own grids, where the server
+// refuses their reports: before 上报, not after.
+function renderGridWarning() {
+  const { t } = state;
+  const outside = insideOwnGrids(state.point) === false;
+  let text = "";
+  if (outside && state.ownGrids.length === 0) text = t("no_own_grids");
+  else if (outside) text = t("outside_grids", { grids: state.ownGrids.map(gridName).join(t("list_separator")) });
+  showMessage($("#grid-warning"), text, "warning");
 }
 
 export function renderPoint() {
   const { t, point } = state;
   const text = $("#position-text");
   const warning = $("#accuracy-warning");
+  renderGridWarning();
   if (!point) {
     text.textContent = t(state.positionNote);
     warning.hidden = true;
     return;
   }
   const where = `${point.lat.toFixed(6)}, ${point.lon.toFixed(6)}`;
-  if (point.source === "map") {
-    text.textContent = `${where} · ${t("moved")}`;
+  if (point.source !== "gps") {
+    text.textContent = `${where} · ${t(point.source === "map" ? "moved" : "kept")}`;
     warning.hidden = true;
     return;
   }
@@ -46,8 +63,9 @@ export function watchPosition() {
     (position) => {
       const { longitude, latitude, accuracy } = position.coords;
       lastFix = { lon: longitude, lat: latitude, accuracy, source: "gps" };
-      // A point moved by hand stays where the inspector put it until they ask for the GPS again.
-      if (state.point?.source !== "map") {
+      // A point moved by hand (or kept from a refused report) stays where it is until the
+      // inspector asks for the GPS again.
+      if (!state.point || state.point.source === "gps") {
         setPoint(lastFix, { follow: firstFix });
         firstFix = false;
       }
@@ -65,6 +83,16 @@ export function watchPosition() {
 
 export function useGps() {
   if (lastFix) setPoint(lastFix, { follow: true });
+}
+
+// Back to following the GPS, after a refused report's kept point is done with.
+export function followGps() {
+  if (state.point?.source !== "kept") return;
+  if (lastFix) setPoint(lastFix, { follow: true });
+  else {
+    state.point = null;
+    renderPoint();
+  }
 }
 
 async function centreOnOwnGrid() {

@@ -8,6 +8,13 @@ import { rememberRecent } from "./recent.js";
 import { loadMe, showLogin } from "./session.js";
 
 const run = { flushing: null, again: false, sending: new Set() };
+// What the list's buttons do beyond the outbox (set by report.js): open a refused report in the
+// form, and forget it there when it is deleted.
+const hooks = { edit: () => {}, discarded: () => {} };
+
+export function configureQueue(given) {
+  Object.assign(hooks, given);
+}
 
 function categoryName(code) {
   const category = state.categories.find((item) => item.code === code);
@@ -109,12 +116,16 @@ export async function renderQueue() {
         element("span", { text: status, className: "status" }),
       ]);
       if (refused) {
-        item.append(
+        // Refused is final for this request; corrected, it goes again as a new one.
+        const actions = element("span", { className: "actions" }, [
+          button(t("edit"), () => hooks.edit(report)),
           button(t("discard"), async () => {
             await removeReport(report.key);
+            hooks.discarded(report.key);
             await renderQueue();
           }),
-        );
+        ]);
+        item.append(actions);
       }
       return item;
     }),

@@ -2,16 +2,18 @@
 // outbox, which sends it now or when the phone is next online (docs/report-page.md).
 //
 // The modules: common.js (shared state and helpers), session.js (who is logged in), position.js
-// (GPS and the point), form.js (the report form), queue.js (running the outbox; outbox.js keeps
-// it), recent.js (我的上报), map.js (the small map), api.js (the answers of the server).
+// (GPS and the point), owngrids.js (the inspector's grids, to warn before a report outside them),
+// form.js (the report form, correcting a refused report), queue.js (running the outbox; outbox.js
+// keeps it), recent.js (我的上报), map.js (the small map), api.js (the answers of the server).
 
 import { API, errorOf } from "./api.js";
 import { $, recall, remember, showMessage, state } from "./common.js";
-import { loadCategories, renderCategories, submit } from "./form.js";
+import { cancelEditing, editReport, loadCategories, renderCategories, renderEditing, submit } from "./form.js";
 import { translator } from "./i18n.js";
 import { createPointMap } from "./map.js";
+import { loadOwnGrids } from "./owngrids.js";
 import { renderPoint, setPoint, useGps, watchPosition } from "./position.js";
-import { flush, renderQueue } from "./queue.js";
+import { configureQueue, flush, renderQueue } from "./queue.js";
 import { followMyReports, loadRecent, renderRecent, stopFollowing } from "./recent.js";
 import { loadMe, showLogin } from "./session.js";
 
@@ -30,6 +32,7 @@ function applyLanguage() {
   renderConnection();
   renderCategories();
   renderPoint();
+  renderEditing();
   renderRecent();
   renderQueue();
 }
@@ -84,10 +87,13 @@ async function logout() {
     // Offline: forget the user here; the server session simply expires.
   }
   stopFollowing();
+  cancelEditing();
   state.csrf = null;
   state.recent = [];
+  state.ownGrids = null;
   remember("me", null);
   remember("recent", null);
+  remember("ownGrids", null);
   showLogin();
 }
 
@@ -115,6 +121,8 @@ async function start(me) {
     watchPosition();
   }
   state.recent = recall("recent") ?? [];
+  await loadOwnGrids();
+  renderPoint();
   await loadCategories();
   await renderQueue();
   await flush();
@@ -136,6 +144,11 @@ async function main() {
   $("#logout").addEventListener("click", logout);
   $("#report-form").addEventListener("submit", submit);
   $("#use-gps").addEventListener("click", useGps);
+  $("#cancel-edit").addEventListener("click", cancelEditing);
+  configureQueue({
+    edit: editReport,
+    discarded: (key) => state.editing?.key === key && cancelEditing(),
+  });
   window.addEventListener("offline", () => {
     renderConnection();
     stopFollowing(); // no retries while there is no network; "online" opens it again

@@ -16,6 +16,8 @@ const SHELL = [
   "/report/static/form.js",
   "/report/static/queue.js",
   "/report/static/recent.js",
+  "/report/static/owngrids.js",
+  "/report/static/geometry.js",
   "/report/static/i18n.js",
   "/report/static/outbox.js",
   "/report/static/map.js",
