@@ -217,6 +217,57 @@ def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(
     expect(page.locator("#recent li").first).to_contain_text(f"#{filed['id']}")
 
 
+RENDERED_NAMES = "gridwatchReportMap.queryRenderedFeatures({layers: [layer]}).map((f) => f.properties.name)"
+
+
+def map_labels(page: Page, layer: str) -> set[str]:
+    """The names MapLibre has placed on the screen in one label layer."""
+    return set(page.evaluate(f"(layer) => {RENDERED_NAMES}", layer))
+
+
+def wait_for_labels(page: Page, layer: str, names: set[str]) -> None:
+    page.wait_for_function(
+        f"""([layer, names]) => {{
+            const shown = {RENDERED_NAMES};
+            return names.every((name) => shown.includes(name));
+        }}""",
+        arg=[layer, sorted(names)],
+    )
+
+
+def jump(page: Page, lon: float, lat: float, zoom: float) -> None:
+    page.evaluate(
+        "([lon, lat, zoom]) => gridwatchReportMap.jumpTo({center: [lon, lat], zoom: zoom})", [lon, lat, zoom]
+    )
+
+
+def test_the_map_names_places_and_the_inspectors_own_grids_without_a_basemap(
+    inspector_phone: Page, screenshot
+):
+    page = inspector_phone
+    page.wait_for_function("() => window.gridwatchReportMap && gridwatchReportMap.loaded()")
+    # Near the north edge of the own grid: its name, and the next grid's (inspector2's) over the line.
+    wait_for_labels(page, "own-labels", {"测试镇1村1第1网格"})
+    wait_for_labels(page, "place-labels", {"测试镇1村2第1网格"})
+    screenshot("report-map-zh")
+    # Where four grids meet: the two own ones in their own layer, the other two as place names.
+    jump(page, 103.325, 29.90, 13.2)
+    wait_for_labels(page, "own-labels", {"测试镇1村1第1网格", "测试镇1村1第2网格"})
+    wait_for_labels(page, "place-labels", {"测试镇1村2第1网格", "测试镇1村2第2网格"})
+    assert map_labels(page, "place-labels") == {"测试镇1村2第1网格", "测试镇1村2第2网格"}
+    # Zoomed out the names are those of villages, then townships, as on the live map.
+    jump(page, 103.325, 29.90, 11.5)
+    wait_for_labels(page, "place-labels", {"测试镇1村1", "测试镇1村2"})
+    jump(page, 103.35, 29.90, 9.5)
+    page.wait_for_function(f"(layer) => {RENDERED_NAMES}.length > 0", arg="place-labels")
+    assert map_labels(page, "place-labels") <= {"测试镇1", "测试镇2"}
+    assert map_labels(page, "own-labels") == set()  # too small to name this far out
+    page.click("[data-language=en]")
+    jump(page, 103.325, 29.90, 13.2)
+    wait_for_labels(page, "own-labels", {"Town 1 Village 1 Grid 1", "Town 1 Village 1 Grid 2"})
+    wait_for_labels(page, "place-labels", {"Town 1 Village 2 Grid 1"})
+
+
 def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone: Page, screenshot):
     page = inspector_phone
     page.click("[data-language=en]")

@@ -26,39 +26,36 @@ export function containsPoint(geometry, lon, lat) {
   return polygonsOf(geometry).some((rings) => inPolygon(rings, lon, lat));
 }
 
-function ringArea(ring) {
-  let twice = 0;
-  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-    twice += (ring[j][0] - ring[i][0]) * (ring[j][1] + ring[i][1]);
-  }
-  return Math.abs(twice) / 2;
-}
-
-// A point inside the largest part of a (multi)polygon for its label: the middle of the widest
-// stretch inside it along a few east-west lines. Not the centroid, which an L-shaped or crescent
-// grid may not contain.
-export function labelPoint(geometry) {
-  const polygons = polygonsOf(geometry);
-  if (polygons.length === 0) return null;
-  const rings = polygons.reduce((best, next) => (ringArea(next[0]) > ringArea(best[0]) ? next : best));
-  const lats = rings[0].map((position) => position[1]);
-  const south = Math.min(...lats);
-  const north = Math.max(...lats);
+// A point inside a (multi)polygon for its label: the middle of the widest stretch inside it along
+// a few east-west lines. Not the centroid, which an L-shaped or crescent grid may not contain.
+// With `bounds` ([west, south, east, north], e.g. the map's view) only what lies within them
+// counts, so the name of a grid that fills the screen is where it can be seen; null when nothing
+// of the polygon is within them.
+export function labelPoint(geometry, bounds = [-180, -90, 180, 90]) {
+  const [west, south, east, north] = bounds;
   let best = null;
-  for (const share of [0.5, 0.35, 0.65, 0.2, 0.8]) {
-    const lat = south + (north - south) * share;
-    const crossings = [];
-    for (const ring of rings) {
-      for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-        const [xi, yi] = ring[i];
-        const [xj, yj] = ring[j];
-        if (yi > lat !== yj > lat) crossings.push(((xj - xi) * (lat - yi)) / (yj - yi) + xi);
+  for (const rings of polygonsOf(geometry)) {
+    const lats = rings[0].map((position) => position[1]);
+    const low = Math.max(Math.min(...lats), south);
+    const high = Math.min(Math.max(...lats), north);
+    if (low >= high) continue;
+    // From the lower third up: a label in the middle of the view would sit under the marker.
+    for (const share of [0.3, 0.5, 0.7, 0.15, 0.85]) {
+      const lat = low + (high - low) * share;
+      const crossings = [];
+      for (const ring of rings) {
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const [xi, yi] = ring[i];
+          const [xj, yj] = ring[j];
+          if (yi > lat !== yj > lat) crossings.push(((xj - xi) * (lat - yi)) / (yj - yi) + xi);
+        }
       }
-    }
-    crossings.sort((a, b) => a - b);
-    for (let k = 0; k + 1 < crossings.length; k += 2) {
-      const width = crossings[k + 1] - crossings[k];
-      if (!best || width > best.width) best = { width, lon: (crossings[k] + crossings[k + 1]) / 2, lat };
+      crossings.sort((a, b) => a - b);
+      for (let k = 0; k + 1 < crossings.length; k += 2) {
+        const from = Math.max(crossings[k], west);
+        const to = Math.min(crossings[k + 1], east);
+        if (to > from && (!best || to - from > best.width)) best = { width: to - from, lon: (from + to) / 2, lat };
+      }
     }
   }
   return best && [best.lon, best.lat];

@@ -5,7 +5,7 @@
 
 import { API } from "./api.js";
 import { recall, remember, state } from "./common.js";
-import { containsPoint, labelPoint } from "./geometry.js";
+import { containsPoint } from "./geometry.js";
 
 // About 0.1 m: the shape the server checks against, without survey-grade vertex noise.
 const SIMPLIFY_DEGREES = 0.000001;
@@ -25,7 +25,6 @@ async function fetchGrid(code) {
     name_zh: properties.name_zh,
     name_en: properties.name_en,
     geometry,
-    label: labelPoint(geometry),
   };
 }
 
@@ -61,6 +60,7 @@ export function insideOwnGrids(point) {
   return state.ownGrids.some((grid) => containsPoint(grid.geometry, point.lon, point.lat));
 }
 
+// A grid's name in the page's language (from `name_zh`, `name_en`, as the API gives them).
 export function gridName(grid) {
   return (state.language === "en" && grid.name_en) || grid.name_zh || grid.code;
 }

@@ -1,6 +1,5 @@
 // Where the report is: the phone's GPS, or a point moved on the map, with the warnings about it.
 
-import { API } from "./api.js";
 import { $, renderSubmitLabel, showMessage, state } from "./common.js";
 import { gridName, insideOwnGrids } from "./owngrids.js";
 
@@ -95,15 +94,8 @@ export function followGps() {
   }
 }
 
-async function centreOnOwnGrid() {
-  const code = state.me?.grids?.[0];
-  if (!state.map || !code || !navigator.onLine) return;
-  try {
-    const response = await fetch(`${API}/grids/${encodeURIComponent(code)}?simplify=0.00001`, {
-      credentials: "same-origin",
-    });
-    if (response.ok) state.map.fit((await response.json()).geometry);
-  } catch {
-    // Offline: the inspector can still pan the map by hand.
-  }
+// Without a position from the phone, the map shows the inspector's first grid.
+export function centreOnOwnGrid() {
+  const grid = state.ownGrids?.[0];
+  if (state.map && grid && !state.point) state.map.fit(grid.geometry);
 }

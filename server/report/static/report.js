@@ -11,8 +11,8 @@ import { $, recall, remember, showMessage, state } from "./common.js";
 import { cancelEditing, editReport, loadCategories, renderCategories, renderEditing, submit } from "./form.js";
 import { translator } from "./i18n.js";
 import { createPointMap } from "./map.js";
-import { loadOwnGrids } from "./owngrids.js";
-import { renderPoint, setPoint, useGps, watchPosition } from "./position.js";
+import { gridName, loadOwnGrids } from "./owngrids.js";
+import { centreOnOwnGrid, renderPoint, setPoint, useGps, watchPosition } from "./position.js";
 import { configureQueue, flush, renderQueue } from "./queue.js";
 import { followMyReports, loadRecent, renderRecent, stopFollowing } from "./recent.js";
 import { loadMe, showLogin } from "./session.js";
@@ -35,6 +35,7 @@ function applyLanguage() {
   renderEditing();
   renderRecent();
   renderQueue();
+  state.map?.relabel();
 }
 
 function switchLanguage(language) {
@@ -91,6 +92,7 @@ async function logout() {
   state.csrf = null;
   state.recent = [];
   state.ownGrids = null;
+  state.map?.setOwnGrids([]);
   remember("me", null);
   remember("recent", null);
   remember("ownGrids", null);
@@ -115,13 +117,15 @@ async function start(me) {
   if (!state.started) {
     state.started = true;
     state.map = createPointMap($("#map"), {
-      ownGridCodes: () => state.me?.grids ?? [],
+      nameOf: gridName,
       onMove: (lon, lat) => setPoint({ lon, lat, accuracy: null, source: "map" }, { follow: false }),
     });
     watchPosition();
   }
   state.recent = recall("recent") ?? [];
   await loadOwnGrids();
+  state.map?.setOwnGrids(state.ownGrids ?? []);
+  if (state.positionNote !== "locating") centreOnOwnGrid(); // the phone gave no position
   renderPoint();
   await loadCategories();
   await renderQueue();
