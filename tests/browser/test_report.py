@@ -12,21 +12,16 @@ import urllib.request
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, Route, expect
+from report_support import PHONE, POSITION, fits_the_phone_width, log_in_on_the_phone
 from workflow_helpers import OWN_POINT, people
 
-from server.auth.users import set_password
 from server.incidents import service
 from server.tiles.changes import fold_pending
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "巡查-correct-horse-7"
-# Inside 511423001001001 (103.300-103.325, 29.85-29.90), a grid inspector1 walks, near its
-# north edge, so the map shows the outline and the next grid (inspector2's).
-POSITION = {"longitude": 103.3105, "latitude": 29.8985, "accuracy": 12}
 # In 511423001002001, inspector2's grid just north of it.
 NEXT_GRID = {"longitude": 103.31, "latitude": 29.91, "accuracy": 12}
-PHONE = {"width": 360, "height": 800}
 
 
 def camera_photo() -> bytes:
@@ -68,25 +63,9 @@ def incident_count(conn) -> int:
 @pytest.fixture
 def inspector_phone(live_server, page: Page, conn) -> Page:
     """The page at 360 px, with the phone's position inside inspector1's grid, logged in."""
-    user_id = conn.execute("SELECT id FROM users WHERE username = 'inspector1'").fetchone()["id"]
-    set_password(conn, user_id=user_id, password=PASSWORD)
-    conn.commit()
-    page.set_viewport_size(PHONE)
-    page.context.grant_permissions(["geolocation"], origin=live_server.url)
-    page.context.set_geolocation(POSITION)
-    page.goto(f"{live_server.url}/report")
-    page.fill("input[name=username]", "inspector1")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#who")).to_have_text("张网格")
+    log_in_on_the_phone(page, live_server, conn)
     expect(page.locator("#position-text")).to_contain_text("29.898500, 103.310500 · 精度 ±12 米")
-    expect(page.locator("#category option[value=sanitation]")).to_have_count(1)
     return page
-
-
-def fits_the_phone_width(page: Page) -> bool:
-    """Nothing sticks out sideways: no horizontal scrolling at 360 px."""
-    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 def file_report(page: Page, description: str, *, photo: bytes | None = None) -> None:

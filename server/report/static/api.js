@@ -59,3 +59,15 @@ export function postReport(report, { csrf }) {
     }),
   );
 }
+
+// Records one patrol from the outbox with its Idempotency-Key (`body` is the patrol).
+export function postPatrol(record, { csrf }) {
+  return outcomeOf(
+    fetch(`${API}/patrols`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { ...headers(record.key, csrf), "Content-Type": "application/json" },
+      body: JSON.stringify(record.patrol),
+    }),
+  );
+}

@@ -25,6 +25,9 @@ export const state = {
   ownGrids: null, // the inspector's grids with outlines (owngrids.js); null: not known or not limited
   outsideConfirmed: false, // 仍要上报 pressed for the current point, which lies outside those grids
   editing: null, // the refused report being corrected in the form
+  patrol: null, // the patrol under way (patrol.js): {username, started_at, positions, distance_m}
+  patrols: [], // the inspector's recent patrols, as the server has them
+  patrolsOffline: false,
   map: null,
   feed: null, // the change feed's EventSource
   started: false,
@@ -74,6 +77,13 @@ export function localTime(iso) {
     hour: "2-digit",
     minute: "2-digit",
   });
+}
+
+// Whole metres, or kilometres to two decimals, in the page's language.
+export function formatDistance(metres) {
+  const { t } = state;
+  if (metres < 1000) return t("metres", { n: Math.round(metres) });
+  return t("kilometres", { n: (metres / 1000).toFixed(2) });
 }
 
 // 上报, 仍要上报 once the inspector was told the point is outside their grids, 重新上报 while a

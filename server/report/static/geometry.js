@@ -54,7 +54,9 @@ export function labelPoint(geometry, bounds = [-180, -90, 180, 90]) {
       for (let k = 0; k + 1 < crossings.length; k += 2) {
         const from = Math.max(crossings[k], west);
         const to = Math.min(crossings[k + 1], east);
-        if (to > from && (!best || to - from > best.width)) best = { width: to - from, lon: (from + to) / 2, lat };
+        if (to > from && (!best || to - from > best.width)) {
+          best = { width: to - from, lon: (from + to) / 2, lat };
+        }
       }
     }
   }

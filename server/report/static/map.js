@@ -4,7 +4,8 @@
 // grids (13+), as in layers/catalog.py, GRID_LEVEL_ZOOMS. They come from GET /api/v1/grids for the
 // view and are kept per level in localStorage, so a page opened without a connection still shows
 // the last ones seen. The inspector's own grids (owngrids.js) are filled, outlined and named on
-// top. Without WebGL the page works on, with the phone's position alone.
+// top, and the track of a patrol under way (patrol.js) over them. Without WebGL the page works on,
+// with the phone's position alone.
 
 import { labelPoint } from "./geometry.js";
 
@@ -52,6 +53,7 @@ function style() {
       labels: { type: "geojson", data: emptyCollection() },
       own: { type: "geojson", data: emptyCollection() },
       ownLabels: { type: "geojson", data: emptyCollection() },
+      track: { type: "geojson", data: emptyCollection() },
     },
     layers: [
       { id: "background", type: "background", paint: { "background-color": "#f4f1ea" } },
@@ -76,8 +78,15 @@ function style() {
         source: "own",
         paint: { "line-color": OWN_GRID_LINE, "line-width": 3 },
       },
+      {
+        id: "track",
+        type: "line",
+        source: "track",
+        layout: { "line-cap": "round", "line-join": "round" },
+        paint: { "line-color": "#1f6feb", "line-width": 4, "line-opacity": 0.85 },
+      },
       labelLayer("place-labels", "labels", {
-        size: ["match", ["get", "level"], "township", LABEL_SIZES.township, "village", LABEL_SIZES.village, LABEL_SIZES.grid],
+        size: ["match", ["get", "level"], ...Object.entries(LABEL_SIZES).flat(), LABEL_SIZES.grid],
         color: "#27323d",
         haloWidth: 1.5,
       }),
@@ -118,6 +127,7 @@ export function createPointMap(container, { nameOf, onMove }) {
   let grids = emptyCollection();
   let drawnLevel = null;
   let own = [];
+  let track = [];
 
   function place(lon, lat) {
     marker.setLngLat([lon, lat]);
@@ -140,7 +150,10 @@ export function createPointMap(container, { nameOf, onMove }) {
   // outlines to go by, the name of the grid one stands in must be on the screen.
   function labelsInView(features, nameProperties) {
     const bounds = map.getBounds();
-    const inset = [(bounds.getEast() - bounds.getWest()) * 0.08, (bounds.getNorth() - bounds.getSouth()) * 0.08];
+    const inset = [
+      (bounds.getEast() - bounds.getWest()) * 0.08,
+      (bounds.getNorth() - bounds.getSouth()) * 0.08,
+    ];
     const view = [
       bounds.getWest() + inset[0],
       bounds.getSouth() + inset[1],
@@ -220,6 +233,7 @@ export function createPointMap(container, { nameOf, onMove }) {
     loaded = true;
     localStorage.removeItem(REMEMBERED_GRIDS); // outlines without names, as kept before
     setOwn(own);
+    setTrack(track);
     loadGrids();
   });
   map.on("moveend", loadGrids);
@@ -229,9 +243,23 @@ export function createPointMap(container, { nameOf, onMove }) {
     if (!loaded) return; // drawn on load
     map.getSource("own").setData({
       type: "FeatureCollection",
-      features: own.map((grid) => ({ type: "Feature", properties: { code: grid.code }, geometry: grid.geometry })),
+      features: own.map((grid) => ({
+        type: "Feature",
+        properties: { code: grid.code },
+        geometry: grid.geometry,
+      })),
     });
     drawLabels();
+  }
+
+  function setTrack(positions) {
+    track = positions;
+    if (!loaded) return; // drawn on load
+    const line = { type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: track } };
+    map.getSource("track").setData({ type: "FeatureCollection", features: track.length < 2 ? [] : [line] });
+    // Walking out of the view brings the view along.
+    const last = track.at(-1);
+    if (last && !map.getBounds().contains(last)) map.jumpTo({ center: last });
   }
 
   return {
@@ -255,6 +283,8 @@ export function createPointMap(container, { nameOf, onMove }) {
     },
     // The inspector's grids ({code, name_zh, name_en, geometry}): filled, outlined and named.
     setOwnGrids: setOwn,
+    // The track of the patrol under way ([lon, lat] positions; none: no patrol).
+    showTrack: setTrack,
     // Names again, in the page's language after a switch.
     relabel: drawLabels,
     map,

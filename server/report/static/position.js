@@ -7,6 +7,20 @@ const ACCURACY_WARNING_M = 50;
 
 let lastFix = null;
 let firstFix = true;
+// One watch of the GPS for the page: the patrol recorder (patrol.js) listens to it too.
+let lastPosition = null;
+const listeners = new Set();
+
+// Calls `listener(position)` with every GeolocationPosition from now on; returns the way to stop.
+export function listenToFixes(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+// The last GeolocationPosition the phone gave, or null.
+export function latestPosition() {
+  return lastPosition;
+}
 
 // `point.source`: "gps" follows the phone; "map" was put there by hand; "kept" is the point of a
 // refused report being corrected. Only a "gps" point moves with the GPS.
@@ -25,7 +39,9 @@ function renderGridWarning() {
   const outside = insideOwnGrids(state.point) === false;
   let text = "";
   if (outside && state.ownGrids.length === 0) text = t("no_own_grids");
-  else if (outside) text = t("outside_grids", { grids: state.ownGrids.map(gridName).join(t("list_separator")) });
+  else if (outside) {
+    text = t("outside_grids", { grids: state.ownGrids.map(gridName).join(t("list_separator")) });
+  }
   showMessage($("#grid-warning"), text, "warning");
 }
 
@@ -60,6 +76,8 @@ export function watchPosition() {
   }
   navigator.geolocation.watchPosition(
     (position) => {
+      lastPosition = position;
+      for (const listener of listeners) listener(position);
       const { longitude, latitude, accuracy } = position.coords;
       lastFix = { lon: longitude, lat: latitude, accuracy, source: "gps" };
       // A point moved by hand (or kept from a refused report) stays where it is until the

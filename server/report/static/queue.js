@@ -1,10 +1,10 @@
 // Running the outbox (outbox.js): sending what waits, one at a time, and listing it under 待发送.
 // See docs/report-page.md, "The offline queue".
 
-import { postReport } from "./api.js";
-import { $, button, element, localTime, state } from "./common.js";
+import { postPatrol, postReport } from "./api.js";
+import { $, button, element, formatDistance, localTime, state } from "./common.js";
 import { listReports, removeReport, saveReport } from "./outbox.js";
-import { rememberRecent } from "./recent.js";
+import { rememberPatrol, rememberRecent } from "./recent.js";
 import { loadMe, showLogin } from "./session.js";
 
 const run = { flushing: null, again: false, sending: new Set() };
@@ -27,16 +27,37 @@ export async function myRecords() {
   return (await listReports()).filter((record) => record.username === state.me?.username);
 }
 
-// Sends one report; see api.js for the outcomes. Only a confirmed filing leaves the outbox.
-async function send(report) {
-  const { outcome, body, message, field } = await postReport(report, { csrf: state.csrf });
+// Sends one record, a report or a patrol; see api.js for the outcomes. Only what the server
+// confirmed leaves the outbox.
+async function send(record) {
+  const patrol = record.kind === "patrol";
+  const { outcome, body, message, field } = await (patrol ? postPatrol : postReport)(record, {
+    csrf: state.csrf,
+  });
   if (outcome === "sent") {
-    await removeReport(report.key);
-    rememberRecent(body, report.key);
+    await removeReport(record.key);
+    if (patrol) rememberPatrol(body);
+    else rememberRecent(body, record.key);
   } else if (outcome === "refused") {
-    await saveReport({ ...report, state: "refused", error: message, error_field: field ?? null });
+    await saveReport({ ...record, state: "refused", error: message, error_field: field ?? null });
   }
   return outcome;
+}
+
+function describe(record) {
+  if (record.kind !== "patrol") {
+    return `${categoryName(record.fields.category)} · ${localTime(record.created_at)}`;
+  }
+  const { started_at, ended_at } = record.patrol;
+  const to = new Date(ended_at).toLocaleTimeString(state.language === "zh" ? "zh-CN" : "en-GB", {
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  return state.t("patrol_item", {
+    from: localTime(started_at),
+    to,
+    distance: formatDistance(record.distance_m),
+  });
 }
 
 // Sends the current user's waiting records, oldest first, one at a time. One run at a time: a call
@@ -104,28 +125,26 @@ export async function renderQueue() {
     return;
   }
   list.replaceChildren(
-    ...records.map((report) => {
-      const refused = report.state === "refused";
+    ...records.map((record) => {
+      const refused = record.state === "refused";
       const status = refused
-        ? t("refused", { message: report.error })
-        : t(run.sending.has(report.key) ? "sending" : "waiting");
-      const item = element("li", { className: refused ? "refused" : "waiting" }, [
-        element("span", {
-          text: `${categoryName(report.fields.category)} · ${localTime(report.created_at)}`,
-        }),
+        ? t("refused", { message: record.error })
+        : t(run.sending.has(record.key) ? "sending" : "waiting");
+      const kind = record.kind === "patrol" ? "patrol" : "report";
+      const item = element("li", { className: `${refused ? "refused" : "waiting"} ${kind}` }, [
+        element("span", { text: describe(record) }),
         element("span", { text: status, className: "status" }),
       ]);
       if (refused) {
-        // Refused is final for this request; corrected, it goes again as a new one.
-        const actions = element("span", { className: "actions" }, [
-          button(t("edit"), () => hooks.edit(report)),
-          button(t("discard"), async () => {
-            await removeReport(report.key);
-            hooks.discarded(report.key);
-            await renderQueue();
-          }),
-        ]);
-        item.append(actions);
+        // Refused is final for this request. A report, corrected, goes again as a new one; a
+        // patrol's track cannot be corrected.
+        const discard = button(t("discard"), async () => {
+          await removeReport(record.key);
+          hooks.discarded(record.key);
+          await renderQueue();
+        });
+        const edit = kind === "report" ? [button(t("edit"), () => hooks.edit(record))] : [];
+        item.append(element("span", { className: "actions" }, [...edit, discard]));
       }
       return item;
     }),

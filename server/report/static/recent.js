@@ -1,11 +1,12 @@
 // 我的上报: the caller's own recent reports with their status, kept for offline use and kept up to
-// date by the change feed.
+// date by the change feed; 我的巡查: their recent patrols as the server recorded them.
 
 import { API } from "./api.js";
-import { $, element, localTime, recall, remember, state } from "./common.js";
+import { $, element, formatDistance, localTime, recall, remember, state } from "./common.js";
 import { statusName } from "./i18n.js";
 
 const RECENT_SHOWN = 20;
+const PATROLS_SHOWN = 10;
 
 function summary(feature) {
   const properties = feature.properties;
@@ -84,4 +85,53 @@ export function followMyReports() {
 export function stopFollowing() {
   if (state.feed) state.feed.close();
   state.feed = null;
+}
+
+// -- 我的巡查 --------------------------------------------------------------------------------------
+
+function patrolSummary(feature) {
+  const { grid, grid_name, started_at, ended_at, length_m } = feature.properties;
+  return { id: feature.id, grid, grid_name, started_at, ended_at, length_m };
+}
+
+export function rememberPatrol(feature) {
+  const entry = patrolSummary(feature);
+  state.patrols = [entry, ...state.patrols.filter((item) => item.id !== entry.id)].slice(0, PATROLS_SHOWN);
+  remember("patrols", state.patrols);
+  renderPatrols();
+}
+
+// The inspector's own patrols, newest first (GET /api/v1/patrols lists a grid member's own).
+export async function loadPatrols() {
+  if (state.me?.role !== "inspector") return renderPatrols();
+  try {
+    if (!navigator.onLine) throw new Error("offline");
+    const response = await fetch(`${API}/patrols?limit=${PATROLS_SHOWN}`, { credentials: "same-origin" });
+    if (!response.ok) return;
+    state.patrols = (await response.json()).features.map(patrolSummary);
+    state.patrolsOffline = false;
+    remember("patrols", state.patrols);
+  } catch {
+    state.patrols = recall("patrols") ?? state.patrols;
+    state.patrolsOffline = true;
+  }
+  renderPatrols();
+}
+
+export function renderPatrols() {
+  const { t } = state;
+  $("#patrols-card").hidden = state.me?.role !== "inspector";
+  const items = state.patrols.map((patrol) => {
+    const minutes = Math.round((Date.parse(patrol.ended_at) - Date.parse(patrol.started_at)) / 60_000);
+    return element("li", {}, [
+      element("span", { text: `${localTime(patrol.started_at)} · ${patrol.grid_name ?? patrol.grid}` }),
+      element("span", {
+        text: t("patrol_summary", { distance: formatDistance(patrol.length_m), minutes }),
+        className: "status",
+      }),
+    ]);
+  });
+  if (items.length === 0) items.push(element("li", { text: t("patrols_empty"), className: "empty" }));
+  if (state.patrolsOffline) items.unshift(element("li", { text: t("recent_offline"), className: "note" }));
+  $("#patrols").replaceChildren(...items);
 }

@@ -4,17 +4,33 @@
 // The modules: common.js (shared state and helpers), session.js (who is logged in), position.js
 // (GPS and the point), owngrids.js (the inspector's grids, to warn before a report outside them),
 // form.js (the report form, correcting a refused report), queue.js (running the outbox; outbox.js
-// keeps it), recent.js (我的上报), map.js (the small map), api.js (the answers of the server).
+// keeps it), recent.js (我的上报, 我的巡查), patrol.js (recording a patrol), map.js (the small map),
+// api.js (the answers of the server).
 
 import { API, errorOf } from "./api.js";
 import { $, recall, remember, showMessage, state } from "./common.js";
-import { cancelEditing, editReport, loadCategories, renderCategories, renderEditing, submit } from "./form.js";
+import {
+  cancelEditing,
+  editReport,
+  loadCategories,
+  renderCategories,
+  renderEditing,
+  submit,
+} from "./form.js";
 import { translator } from "./i18n.js";
 import { createPointMap } from "./map.js";
 import { gridName, loadOwnGrids } from "./owngrids.js";
+import { endPatrol, renderPatrol, resumePatrol, startPatrol } from "./patrol.js";
 import { centreOnOwnGrid, renderPoint, setPoint, useGps, watchPosition } from "./position.js";
 import { configureQueue, flush, renderQueue } from "./queue.js";
-import { followMyReports, loadRecent, renderRecent, stopFollowing } from "./recent.js";
+import {
+  followMyReports,
+  loadPatrols,
+  loadRecent,
+  renderPatrols,
+  renderRecent,
+  stopFollowing,
+} from "./recent.js";
 import { loadMe, showLogin } from "./session.js";
 
 const RETRY_EVERY_MS = 30_000; // also retry when the server, not the phone, was unreachable
@@ -34,6 +50,8 @@ function applyLanguage() {
   renderPoint();
   renderEditing();
   renderRecent();
+  renderPatrol();
+  renderPatrols();
   renderQueue();
   state.map?.relabel();
 }
@@ -78,6 +96,7 @@ async function login(event) {
 }
 
 async function logout() {
+  await endPatrol(); // a patrol under way ends here, and waits in the outbox for this user
   try {
     await fetch(`${API}/auth/logout`, {
       method: "POST",
@@ -91,10 +110,12 @@ async function logout() {
   cancelEditing();
   state.csrf = null;
   state.recent = [];
+  state.patrols = [];
   state.ownGrids = null;
   state.map?.setOwnGrids([]);
   remember("me", null);
   remember("recent", null);
+  remember("patrols", null);
   remember("ownGrids", null);
   showLogin();
 }
@@ -123,6 +144,9 @@ async function start(me) {
     watchPosition();
   }
   state.recent = recall("recent") ?? [];
+  state.patrols = recall("patrols") ?? [];
+  await resumePatrol();
+  renderPatrol();
   await loadOwnGrids();
   state.map?.setOwnGrids(state.ownGrids ?? []);
   if (state.positionNote !== "locating") centreOnOwnGrid(); // the phone gave no position
@@ -131,6 +155,7 @@ async function start(me) {
   await renderQueue();
   await flush();
   await loadRecent();
+  await loadPatrols();
   followMyReports();
 }
 
@@ -149,6 +174,8 @@ async function main() {
   $("#report-form").addEventListener("submit", submit);
   $("#use-gps").addEventListener("click", useGps);
   $("#cancel-edit").addEventListener("click", cancelEditing);
+  $("#patrol-start").addEventListener("click", startPatrol);
+  $("#patrol-end").addEventListener("click", () => endPatrol());
   configureQueue({
     edit: editReport,
     discarded: (key) => state.editing?.key === key && cancelEditing(),
@@ -162,6 +189,7 @@ async function main() {
     if (!state.me) return;
     await flush();
     await loadRecent();
+    await loadPatrols();
     followMyReports();
   });
   setInterval(() => state.me && flush(), RETRY_EVERY_MS);

@@ -18,6 +18,7 @@ const SHELL = [
   "/report/static/recent.js",
   "/report/static/owngrids.js",
   "/report/static/geometry.js",
+  "/report/static/patrol.js",
   "/report/static/i18n.js",
   "/report/static/outbox.js",
   "/report/static/map.js",
