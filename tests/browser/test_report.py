@@ -292,6 +292,10 @@ def test_a_point_outside_my_grids_is_warned_before_sending_and_a_refused_report_
     expect(page.locator("#form-message")).to_contain_text("服务器会拒绝这份上报")
     expect(page.locator("#submit")).to_have_text("仍要上报")
     expect(page.locator("#queue-count")).to_have_text("0")
+    # The GPS moving a little meanwhile does not ask again.
+    page.context.set_geolocation({**NEXT_GRID, "latitude": 29.9101})
+    expect(page.locator("#position-text")).to_contain_text("29.910100")
+    expect(page.locator("#submit")).to_have_text("仍要上报")
     page.click("#submit")
     expect(page.locator("#form-message")).to_contain_text("只能上报本网格的事件")
     expect(page.locator("#form-message")).to_contain_text("表单已保留")
@@ -319,7 +323,7 @@ def test_a_point_outside_my_grids_is_warned_before_sending_and_a_refused_report_
     assert incident_count(conn) == before
     page.locator("#queue li.refused button", has_text="修改").click()
     expect(page.locator("textarea[name=description]")).to_have_value("邻近网格的上报")
-    expect(page.locator("#position-text")).to_contain_text("29.910000, 103.310000 · 上报时的位置")
+    expect(page.locator("#position-text")).to_contain_text("29.910100, 103.310000 · 上报时的位置")
     expect(warning).to_be_visible()
     # Corrected: back in the own grid by the GPS, then sent once.
     page.context.set_geolocation(POSITION)

@@ -26,6 +26,14 @@ function emptyCollection() {
   return { type: "FeatureCollection", features: [] };
 }
 
+function rememberedGrids(key) {
+  try {
+    return JSON.parse(localStorage.getItem(key)) ?? emptyCollection();
+  } catch {
+    return emptyCollection();
+  }
+}
+
 function levelAt(zoom) {
   return LEVEL_ZOOMS.find(([, first, last]) => first <= zoom && zoom <= last)?.[0] ?? null;
 }
@@ -194,7 +202,7 @@ export function createPointMap(container, { nameOf, onMove }) {
     const remembered = `${REMEMBERED_GRIDS}.${level}`;
     if (level !== drawnLevel) {
       // Another level than the one drawn: start from the last seen of this one.
-      drawGrids(JSON.parse(localStorage.getItem(remembered)) ?? emptyCollection(), level);
+      drawGrids(rememberedGrids(remembered), level);
     } else {
       drawLabels(); // the names move into the new view
     }

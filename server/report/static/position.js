@@ -24,9 +24,11 @@ export function latestPosition() {
 
 // `point.source`: "gps" follows the phone; "map" was put there by hand; "kept" is the point of a
 // refused report being corrected. Only a "gps" point moves with the GPS.
-export function setPoint(point, { follow }) {
+export function setPoint(point, { follow, fromWatch = false }) {
   state.point = point;
-  state.outsideConfirmed = false; // a new point is checked again before sending
+  // A point put anywhere by hand is checked again before sending; the GPS moving a little
+  // outside the grids does not ask again for 仍要上报 (it would, every second).
+  if (!fromWatch || insideOwnGrids(point) !== false) state.outsideConfirmed = false;
   state.map?.show(point.lon, point.lat, { follow });
   renderPoint();
   renderSubmitLabel();
@@ -83,7 +85,7 @@ export function watchPosition() {
       // A point moved by hand (or kept from a refused report) stays where it is until the
       // inspector asks for the GPS again.
       if (!state.point || state.point.source === "gps") {
-        setPoint(lastFix, { follow: firstFix });
+        setPoint(lastFix, { follow: firstFix, fromWatch: true });
         firstFix = false;
       }
     },
