@@ -12,19 +12,16 @@ import urllib.request
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, Route, expect
+from report_support import PHONE, POSITION, fits_the_phone_width, log_in_on_the_phone
 from workflow_helpers import OWN_POINT, people
 
-from server.auth.users import set_password
 from server.incidents import service
 from server.tiles.changes import fold_pending
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "巡查-correct-horse-7"
-# Inside 511423001001001 (103.300-103.325, 29.85-29.90), a grid inspector1 walks, near its
-# north edge, so the map shows the outline and the next grid (inspector2's).
-POSITION = {"longitude": 103.3105, "latitude": 29.8985, "accuracy": 12}
-PHONE = {"width": 360, "height": 800}
+# In 511423001002001, inspector2's grid just north of it.
+NEXT_GRID = {"longitude": 103.31, "latitude": 29.91, "accuracy": 12}
 
 
 def camera_photo() -> bytes:
@@ -66,25 +63,9 @@ def incident_count(conn) -> int:
 @pytest.fixture
 def inspector_phone(live_server, page: Page, conn) -> Page:
     """The page at 360 px, with the phone's position inside inspector1's grid, logged in."""
-    user_id = conn.execute("SELECT id FROM users WHERE username = 'inspector1'").fetchone()["id"]
-    set_password(conn, user_id=user_id, password=PASSWORD)
-    conn.commit()
-    page.set_viewport_size(PHONE)
-    page.context.grant_permissions(["geolocation"], origin=live_server.url)
-    page.context.set_geolocation(POSITION)
-    page.goto(f"{live_server.url}/report")
-    page.fill("input[name=username]", "inspector1")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#who")).to_have_text("张网格")
+    log_in_on_the_phone(page, live_server, conn)
     expect(page.locator("#position-text")).to_contain_text("29.898500, 103.310500 · 精度 ±12 米")
-    expect(page.locator("#category option[value=sanitation]")).to_have_count(1)
     return page
-
-
-def fits_the_phone_width(page: Page) -> bool:
-    """Nothing sticks out sideways: no horizontal scrolling at 360 px."""
-    return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
 def file_report(page: Page, description: str, *, photo: bytes | None = None) -> None:
@@ -215,6 +196,57 @@ def test_a_report_whose_answer_was_lost_is_resent_with_its_key_and_filed_once(
     expect(page.locator("#recent li").first).to_contain_text(f"#{filed['id']}")
 
 
+RENDERED_NAMES = "gridwatchReportMap.queryRenderedFeatures({layers: [layer]}).map((f) => f.properties.name)"
+
+
+def map_labels(page: Page, layer: str) -> set[str]:
+    """The names MapLibre has placed on the screen in one label layer."""
+    return set(page.evaluate(f"(layer) => {RENDERED_NAMES}", layer))
+
+
+def wait_for_labels(page: Page, layer: str, names: set[str]) -> None:
+    page.wait_for_function(
+        f"""([layer, names]) => {{
+            const shown = {RENDERED_NAMES};
+            return names.every((name) => shown.includes(name));
+        }}""",
+        arg=[layer, sorted(names)],
+    )
+
+
+def jump(page: Page, lon: float, lat: float, zoom: float) -> None:
+    page.evaluate(
+        "([lon, lat, zoom]) => gridwatchReportMap.jumpTo({center: [lon, lat], zoom: zoom})", [lon, lat, zoom]
+    )
+
+
+def test_the_map_names_places_and_the_inspectors_own_grids_without_a_basemap(
+    inspector_phone: Page, screenshot
+):
+    page = inspector_phone
+    page.wait_for_function("() => window.gridwatchReportMap && gridwatchReportMap.loaded()")
+    # Near the north edge of the own grid: its name, and the next grid's (inspector2's) over the line.
+    wait_for_labels(page, "own-labels", {"测试镇1村1第1网格"})
+    wait_for_labels(page, "place-labels", {"测试镇1村2第1网格"})
+    screenshot("report-map-zh")
+    # Where four grids meet: the two own ones in their own layer, the other two as place names.
+    jump(page, 103.325, 29.90, 13.2)
+    wait_for_labels(page, "own-labels", {"测试镇1村1第1网格", "测试镇1村1第2网格"})
+    wait_for_labels(page, "place-labels", {"测试镇1村2第1网格", "测试镇1村2第2网格"})
+    assert map_labels(page, "place-labels") == {"测试镇1村2第1网格", "测试镇1村2第2网格"}
+    # Zoomed out the names are those of villages, then townships, as on the live map.
+    jump(page, 103.325, 29.90, 11.5)
+    wait_for_labels(page, "place-labels", {"测试镇1村1", "测试镇1村2"})
+    jump(page, 103.35, 29.90, 9.5)
+    page.wait_for_function(f"(layer) => {RENDERED_NAMES}.length > 0", arg="place-labels")
+    assert map_labels(page, "place-labels") <= {"测试镇1", "测试镇2"}
+    assert map_labels(page, "own-labels") == set()  # too small to name this far out
+    page.click("[data-language=en]")
+    jump(page, 103.325, 29.90, 13.2)
+    wait_for_labels(page, "own-labels", {"Town 1 Village 1 Grid 1", "Town 1 Village 1 Grid 2"})
+    wait_for_labels(page, "place-labels", {"Town 1 Village 2 Grid 1"})
+
+
 def test_report_page_switches_to_english_and_keeps_it_in_the_url(inspector_phone: Page, screenshot):
     page = inspector_phone
     page.click("[data-language=en]")
@@ -245,24 +277,95 @@ def test_poor_accuracy_is_warned_and_a_point_moved_on_the_map_is_sent_without_it
     assert (round(filed["lon"], 4), round(filed["lat"], 4)) != (103.3105, 29.8985)
 
 
-def test_a_report_the_server_refuses_stays_listed_with_the_reason_until_deleted(
-    inspector_phone: Page, conn, browser_problems
+def test_a_point_outside_my_grids_is_warned_before_sending_and_a_refused_report_is_corrected(
+    inspector_phone: Page, conn, browser_problems, screenshot
 ):
     page = inspector_phone
     before = incident_count(conn)
-    page.context.set_geolocation({**POSITION, "longitude": 103.20})  # west of the county
-    expect(page.locator("#position-text")).to_contain_text("103.200000")
-    file_report(page, "县外的上报")
-    expect(page.locator("#form-message")).to_contain_text("该位置不在本县网格范围内")
+    expect(page.locator("#grid-warning")).to_be_hidden()
+    # Standing in the next grid north, inspector2's: inside the county, not in inspector1's grids.
+    page.context.set_geolocation(NEXT_GRID)
+    warning = page.locator("#grid-warning")
+    expect(warning).to_contain_text("该位置不在您负责的网格（测试镇1村1第1网格、测试镇1村1第2网格）内")
+    file_report(page, "邻近网格的上报")
+    # Warned before anything is sent: nothing queued, the button now asks to send anyway.
+    expect(page.locator("#form-message")).to_contain_text("服务器会拒绝这份上报")
+    expect(page.locator("#submit")).to_have_text("仍要上报")
+    expect(page.locator("#queue-count")).to_have_text("0")
+    # The GPS moving a little meanwhile does not ask again.
+    page.context.set_geolocation({**NEXT_GRID, "latitude": 29.9101})
+    expect(page.locator("#position-text")).to_contain_text("29.910100")
+    expect(page.locator("#submit")).to_have_text("仍要上报")
+    page.click("#submit")
+    expect(page.locator("#form-message")).to_contain_text("只能上报本网格的事件")
+    expect(page.locator("#form-message")).to_contain_text("表单已保留")
+    # The form keeps the report, and the outbox lists it with a way to correct it.
+    expect(page.locator("#editing")).to_be_visible()
+    expect(page.locator("#category")).to_have_value("sanitation")
+    expect(page.locator("textarea[name=description]")).to_have_value("邻近网格的上报")
+    expect(page.locator("#submit")).to_have_text("重新上报")
     refused = page.locator("#queue li.refused")
     expect(refused).to_contain_text("被拒绝")
-    # Chromium logs every 4xx answer; this one is provoked on purpose.
+    expect(refused.locator("button")).to_have_text(["修改", "删除"])
+    provoked = browser_problems.console_errors  # Chromium logs the 403, provoked on purpose
+    assert provoked and all("status of 403" in error for error in provoked)
+    browser_problems.clear()
+    assert fits_the_phone_width(page)
+    page.set_viewport_size({"width": 360, "height": 1400})
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot("report-refused-zh")
+    page.set_viewport_size(PHONE)
+
+    # A reload loses the form, not the report; refused is final, so it is not sent again.
+    page.reload()
+    expect(page.locator("#queue li.refused")).to_have_count(1)
+    expect(page.locator("#editing")).to_be_hidden()
+    assert incident_count(conn) == before
+    page.locator("#queue li.refused button", has_text="修改").click()
+    expect(page.locator("textarea[name=description]")).to_have_value("邻近网格的上报")
+    expect(page.locator("#position-text")).to_contain_text("29.910100, 103.310000 · 上报时的位置")
+    expect(warning).to_be_visible()
+    # Corrected: back in the own grid by the GPS, then sent once.
+    page.context.set_geolocation(POSITION)
+    page.click("#use-gps")
+    expect(warning).to_be_hidden()
+    page.click("#submit")
+    expect(page.locator("#form-message")).to_contain_text("已上报（编号")
+    expect(page.locator("#queue-count")).to_have_text("0")
+    expect(page.locator("#editing")).to_be_hidden()
+    expect(page.locator("#submit")).to_have_text("上报")
+    [filed] = reports_by(conn, "邻近网格的上报")
+    assert filed["grid"] == "511423001001001"
+    assert (round(filed["lon"], 4), round(filed["lat"], 4)) == (103.3105, 29.8985)
+    assert filed["accuracy_m"] == 12
+    assert filed["observed_at"] < filed["reported_at"]  # when it was first seen, before the refusal
+    assert incident_count(conn) == before + 1
+
+
+def test_outside_the_county_in_english_a_refused_report_is_listed_until_deleted(
+    inspector_phone: Page, conn, browser_problems
+):
+    page = inspector_phone
+    page.click("[data-language=en]")
+    before = incident_count(conn)
+    page.context.set_geolocation({**POSITION, "longitude": 103.20})  # west of the county
+    expect(page.locator("#grid-warning")).to_contain_text(
+        "This point is outside your grids (Town 1 Village 1 Grid 1, Town 1 Village 1 Grid 2)"
+    )
+    file_report(page, "outside the county")
+    expect(page.locator("#submit")).to_have_text("Report anyway")
+    page.click("#submit")
+    expect(page.locator("#form-message")).to_contain_text("the point is outside the county's grids")
+    expect(page.locator("#editing")).to_contain_text("Correcting a refused report")
+    refused = page.locator("#queue li.refused")
+    expect(refused).to_contain_text("refused")
     provoked = browser_problems.console_errors
     assert provoked and all("status of 422" in error for error in provoked)
     browser_problems.clear()
-    # Refused is final: sending again (a reload) does not retry it, and it is never filed.
-    page.reload()
-    expect(page.locator("#queue li.refused")).to_have_count(1)
-    assert incident_count(conn) == before
-    page.locator("#queue li.refused button").click()
+    # Deleting the report being corrected also empties the form.
+    refused.locator("button", has_text="Delete").click()
     expect(page.locator("#queue-count")).to_have_text("0")
+    expect(page.locator("#editing")).to_be_hidden()
+    expect(page.locator("textarea[name=description]")).to_have_value("")
+    expect(page.locator("#submit")).to_have_text("Report")
+    assert incident_count(conn) == before

@@ -1,4 +1,5 @@
-// How the page talks to /api/v1: the one error shape, and what each answer to a filing means.
+// How the page talks to /api/v1: the one error shape, and what each answer to a report or a
+// patrol sent from the outbox means.
 
 export const API = "/api/v1";
 
@@ -21,28 +22,52 @@ function formData(report) {
   return data;
 }
 
-// Files one report from the outbox with its Idempotency-Key. Resolves to {outcome, incident,
-// message}, the outcome being
-//   "sent"    201 filed, or 200: the server already had a report under this key (a retry);
+// What an answer to a POST from the outbox means. Resolves to {outcome, body, message, field},
+// the outcome being
+//   "sent"    201 created, or 200: the server already had it under this key (a retry);
 //   "later"   no answer, the server busy or down, or a stale CSRF token (the next run refreshes it);
 //   "login"   the session is gone;
-//   "refused" any other 4xx: the server will never take this report as it is (`message` says why).
-export async function postReport(report, { csrf }) {
+//   "refused" any other 4xx: the server will never take it as it is (`message` says why, `field`
+//             names what, e.g. "lon/lat" for a point outside the inspector's grids).
+async function outcomeOf(sending) {
   let response;
   try {
-    response = await fetch(`${API}/incidents`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Idempotency-Key": report.key, ...(csrf ? { "X-CSRF-Token": csrf } : {}) },
-      body: formData(report),
-    });
+    response = await sending;
   } catch {
     return { outcome: "later" };
   }
-  if (response.ok) return { outcome: "sent", incident: await response.json() };
+  if (response.ok) return { outcome: "sent", body: await response.json() };
   if (response.status === 401) return { outcome: "login" };
   if (response.status >= 500 || [408, 429].includes(response.status)) return { outcome: "later" };
   const error = await errorOf(response);
   if (response.status === 403 && error.field === "X-CSRF-Token") return { outcome: "later" };
-  return { outcome: "refused", message: error.message };
+  return { outcome: "refused", message: error.message, field: error.field };
+}
+
+function headers(key, csrf) {
+  return { "Idempotency-Key": key, ...(csrf ? { "X-CSRF-Token": csrf } : {}) };
+}
+
+// Files one report from the outbox with its Idempotency-Key (`body` is the incident).
+export function postReport(report, { csrf }) {
+  return outcomeOf(
+    fetch(`${API}/incidents`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: headers(report.key, csrf),
+      body: formData(report),
+    }),
+  );
+}
+
+// Records one patrol from the outbox with its Idempotency-Key (`body` is the patrol).
+export function postPatrol(record, { csrf }) {
+  return outcomeOf(
+    fetch(`${API}/patrols`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { ...headers(record.key, csrf), "Content-Type": "application/json" },
+      body: JSON.stringify(record.patrol),
+    }),
+  );
 }

@@ -1,6 +1,7 @@
-// The outbox: reports kept in IndexedDB until the server has them. A record is keyed by its
-// Idempotency-Key, made once on the phone when the report is saved, so every retry of the same
-// report carries the same key and the server files it at most once.
+// The outbox: reports and patrols kept in IndexedDB until the server has them. A record is keyed
+// by its Idempotency-Key, made once on the phone when the report is saved (or the patrol ended), so
+// every retry of the same record carries the same key and the server files it at most once. A
+// patrol's record has `kind: "patrol"`; a report's has no kind (records queued before patrols).
 
 const DATABASE = "gridwatch-report";
 const STORE = "outbox";
