@@ -4,7 +4,10 @@ Chromium:
 
 - ``docs/screenshots/dashboard-map-zh.png`` and ``dashboard-map-en.png``: the live map of the county;
 - ``docs/screenshots/dashboard-incident-card.png``: the card of an open case, zoomed in on it;
-- ``docs/screenshots/dashboard-heatmap-zh.png``: the heatmap (H3 hexagons) of the county.
+- ``docs/screenshots/dashboard-heatmap-zh.png``: the heatmap (H3 hexagons) of the county;
+- as the demo leader: ``leader-home-zh.png`` (the county at a glance), ``leader-response-zh.png``
+  and ``leader-response-en.png`` (response analytics), ``leader-coverage-zh.png`` (coverage) and
+  ``leader-grid-zh.png`` (one grid's page).
 
 The demo lives in its own database (``gridwatch_screenshots`` in the local cluster of
 ``gridwatch db up``, loaded once), never in the one ``make run`` serves.
@@ -34,6 +37,15 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.server_support import running_server  # noqa: E402
 
 OPERATOR = "demo_operator"
+LEADER = "demo_leader"
+# The leaders' pages and what is drawn last on each.
+LEADER_PAGES = (
+    ("leader-home-zh", "/dashboard/?lang=zh", "#home-trend .main-svg"),
+    ("leader-response-zh", "/dashboard/analytics/response?lang=zh", "#response-trend .main-svg"),
+    ("leader-response-en", "/dashboard/analytics/response?lang=en", "#response-trend .main-svg"),
+    ("leader-coverage-zh", "/dashboard/analytics/coverage?lang=zh", "#coverage-map path.leaflet-interactive"),
+    ("leader-grid-zh", "/dashboard/grid/{grid}?lang=zh", "#grid-trend .main-svg"),
+)
 PASSWORD = "screenshots-only"
 VIEWPORT = {"width": 1280, "height": 800}
 GRIDWATCH = str(ROOT / ".venv" / "bin" / "gridwatch")
@@ -59,8 +71,9 @@ def prepare(url: str) -> int:
     subprocess.run([GRIDWATCH, "db", "migrate"], env=env, check=True)
     subprocess.run([GRIDWATCH, "demo", "load", "--if-empty"], env=env, check=True, stdout=subprocess.DEVNULL)
     with psycopg.connect(url) as conn:
-        user_id = conn.execute("SELECT id FROM users WHERE username = %s", [OPERATOR]).fetchone()[0]
-        set_password(conn, user_id=user_id, password=PASSWORD)
+        for username in (OPERATOR, LEADER):
+            user_id = conn.execute("SELECT id FROM users WHERE username = %s", [username]).fetchone()[0]
+            set_password(conn, user_id=user_id, password=PASSWORD)
         (incident_id,) = conn.execute(
             """SELECT id FROM incidents
                 WHERE status NOT IN ('closed', 'rejected') AND due_at IS NOT NULL
@@ -105,7 +118,28 @@ def take(base: str, incident_id: int, out: Path) -> list[Path]:
         path = out / "dashboard-heatmap-zh.png"
         page.screenshot(path=path)
         written.append(path)
+        written += take_leader_pages(browser, base, out)
         browser.close()
+    return written
+
+
+def take_leader_pages(browser, base: str, out: Path) -> list[Path]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    page = context.new_page()
+    login = page.request.post(f"{base}/api/v1/auth/login", data={"username": LEADER, "password": PASSWORD})
+    if not login.ok:
+        raise RuntimeError(f"login failed: {login.status} {login.text()}")
+    busiest = page.request.get(f"{base}/api/v1/analytics/response?by=grid").json()["rows"]
+    grid = max(busiest, key=lambda row: row["received"])["code"]
+    written = []
+    for name, path, last in LEADER_PAGES:
+        page.goto(base + path.format(grid=grid))
+        page.wait_for_selector(last, state="attached", timeout=60_000)
+        page.wait_for_timeout(800)  # the map's last frame
+        target = out / f"{name}.png"
+        page.screenshot(path=target, full_page=True)
+        written.append(target)
+    context.close()
     return written
 
 
