@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 
 import dash_ag_grid as dag
 import dash_leaflet as dl
@@ -15,7 +16,7 @@ from dash import html
 from dashboard.filters import resolve_period
 from dashboard.i18n import LOCAL_TIME, translate
 from server.analytics.period import Period, add_months, calendar_zone
-from server.analytics.response import Selection
+from server.analytics.response import Selection, response_rows
 from server.analytics.trends import monthly
 from server.auth.scope import scope_of
 
@@ -155,3 +156,52 @@ def ranked_table(table_id: str) -> dag.AgGrid:
         columnSize="autoSize",
         className="ag-theme-alpine gw-ranked",
     )
+
+
+def bulletin_totals(conn, selection: Selection) -> tuple[dict, dict, dict]:
+    """The selection's totals for its period, the one before and a year earlier."""
+    period = selection.period
+    shown = (period, period.compared("previous"), period.compared("last_year"))
+    return tuple(response_rows(conn, replace(selection, period=each))["totals"] for each in shown)
+
+
+def bulletin_line(totals: dict, period: Period, language: str) -> str:
+    """The bulletin's sentence: "2026-11-01 — 2026-11-30：接报1,054件，立案996件，…"."""
+    return translate("bulletin.line", language).format(
+        period=f"{period.start.isoformat()} — {(period.end - timedelta(days=1)).isoformat()}",
+        received=f"{totals['received']:,}",
+        filed=f"{totals['filed']:,}",
+        due=f"{totals['due']:,}",
+        closed=f"{totals['closed']:,}",
+        closure=format_figure("closure_rate", totals["closure_rate"], language),
+        on_time=f"{totals['closed_on_time']:,}",
+        on_time_rate=format_figure("on_time_rate", totals["on_time_rate"], language),
+    )
+
+
+def change(now, before, name: str, language: str) -> str:
+    """Current minus compared: rates in percentage points, counts signed."""
+    if now is None or before is None:
+        return "—"
+    if name.endswith("_rate"):
+        points = (now - before) * 100
+        sign = "+" if points >= 0 else "−"
+        return translate("bulletin.points", language).format(sign=sign, value=f"{abs(points):.2f}")
+    return f"{now - before:+,}"
+
+
+def comparisons(totals: dict, previous: dict, last_year: dict, language: str, id_prefix: str) -> list:
+    """The on-time rate and the count received against the period before and a year earlier."""
+    colon = "：" if language == "zh" else ": "
+    comma = "，" if language == "zh" else ", "
+    return [
+        html.Span(
+            f"{translate(key, language)}{colon}{translate('indicator.on_time_rate', language)} "
+            f"{change(totals['on_time_rate'], other['on_time_rate'], 'on_time_rate', language)}{comma}"
+            f"{translate('indicator.received', language)} "
+            f"{change(totals['received'], other['received'], 'received', language)}",
+            className="gw-compare",
+            id=f"{id_prefix}-{key.split('.')[1]}",
+        )
+        for key, other in (("bulletin.previous", previous), ("bulletin.last_year", last_year))
+    ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -57,6 +59,18 @@ def create_database(cluster: Cluster, name: str, template: str | None = None) ->
             statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         conn.execute(statement)
     return cluster.url_for(name)
+
+
+@contextmanager
+def database_with(cluster: Cluster, name: str, load: Callable[[str], None]) -> Iterator[str]:
+    """A database of its own for a module: migrated, filled by ``load(url)``, dropped after."""
+    url = create_database(cluster, name)
+    try:
+        migrate(url)
+        load(url)
+        yield url
+    finally:
+        drop_database(cluster, name)
 
 
 def drop_database(cluster: Cluster, name: str) -> None:

@@ -5,6 +5,7 @@ indicator counted there (numpy for the percentiles), per township, department an
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections import defaultdict
 from datetime import datetime
@@ -13,15 +14,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 import pytest
+from conftest import database_with
 from openpyxl import load_workbook
-from psycopg import sql
 from psycopg.rows import dict_row
 from tiles_support import bearer, token_for
 
 from server.analytics.response import COUNTS, INDICATORS, RATES
 from server.analytics.views import COLUMNS
 from server.app import create_app
-from server.db.migrate import migrate
 from server.demo import load_demo
 from server.settings import Settings
 
@@ -33,15 +33,9 @@ MAY = {"from": "2026-05-01", "to": "2026-06-01", "as_of": AS_OF.isoformat()}
 
 @pytest.fixture(scope="module")
 def analytics_url(pg_cluster):
-    name = "gridwatch_analytics_module"
-    with psycopg.connect(pg_cluster.url_for("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = pg_cluster.url_for(name)
-    migrate(url)
-    load_demo(url, seed=7, incident_count=6000, until=UNTIL)
-    yield url
-    with psycopg.connect(pg_cluster.url_for("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    load = functools.partial(load_demo, seed=7, incident_count=6000, until=UNTIL)
+    with database_with(pg_cluster, "gridwatch_analytics_module", load) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

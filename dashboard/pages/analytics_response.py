@@ -5,8 +5,6 @@ category and period filters (docs/analytics.md)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
 from urllib.parse import urlencode
 
 import dash
@@ -148,12 +146,8 @@ def refresh_units(indicator, parent, categories, period_key, language):
 def refresh_bulletin(parent, categories, period_key, language):
     with get_db().connection() as conn:
         selection, _, _ = _context(conn, parent, categories, period_key)
-        period = selection.period
-        totals = [
-            response_rows(conn, replace(selection, period=shown))["totals"]
-            for shown in (period, period.compared("previous"), period.compared("last_year"))
-        ]
-    return _bulletin(*totals, period, language)
+        totals = view.bulletin_totals(conn, selection)
+    return _bulletin(*totals, selection.period, language)
 
 
 @callback(Output("response-trend", "figure"), *FILTERS)
@@ -190,40 +184,9 @@ def _features(rows, shapes, indicator, by, language) -> list[dict]:
     return features
 
 
-def _change(now, before, name, language) -> str:
-    if now is None or before is None:
-        return "—"
-    if name.endswith("_rate"):
-        points = (now - before) * 100
-        sign = "+" if points >= 0 else "−"
-        return translate("bulletin.points", language).format(sign=sign, value=f"{abs(points):.2f}")
-    return f"{now - before:+,}"
-
-
 def _bulletin(totals, previous, last_year, period, language):
-    span = f"{period.start.isoformat()} — {(period.end - timedelta(days=1)).isoformat()}"
-    line = translate("bulletin.line", language).format(
-        period=span,
-        received=f"{totals['received']:,}",
-        filed=f"{totals['filed']:,}",
-        due=f"{totals['due']:,}",
-        closed=f"{totals['closed']:,}",
-        closure=view.format_figure("closure_rate", totals["closure_rate"], language),
-        on_time=f"{totals['closed_on_time']:,}",
-        on_time_rate=view.format_figure("on_time_rate", totals["on_time_rate"], language),
-    )
-    comparisons = [
-        html.Span(
-            f"{translate(key, language)}：{translate('indicator.on_time_rate', language)} "
-            f"{_change(totals['on_time_rate'], other['on_time_rate'], 'on_time_rate', language)}，"
-            f"{translate('indicator.received', language)} "
-            f"{_change(totals['received'], other['received'], 'received', language)}",
-            className="gw-compare",
-            id=f"bulletin-{key.split('.')[1]}",
-        )
-        for key, other in (("bulletin.previous", previous), ("bulletin.last_year", last_year))
-    ]
-    return [html.Strong(line, id="bulletin-line"), *comparisons]
+    line = html.Strong(view.bulletin_line(totals, period, language), id="bulletin-line")
+    return [line, *view.comparisons(totals, previous, last_year, language, "bulletin")]
 
 
 def _breadcrumb(crumbs, language):

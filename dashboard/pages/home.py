@@ -4,9 +4,6 @@ townships, and the coverage status counts; each links to its page."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
-
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, callback, dcc, html
@@ -68,29 +65,9 @@ def _this_month(conn):
 def bulletin(language):
     with get_db().connection() as conn:
         _, selection, _ = _this_month(conn)
-        period = selection.period
-        totals, previous, last_year = [
-            response_rows(conn, replace(selection, period=shown))["totals"]
-            for shown in (period, period.compared("previous"), period.compared("last_year"))
-        ]
-    line = translate("bulletin.line", language).format(
-        period=f"{period.start.isoformat()} — {(period.end - timedelta(days=1)).isoformat()}",
-        received=f"{totals['received']:,}",
-        filed=f"{totals['filed']:,}",
-        due=f"{totals['due']:,}",
-        closed=f"{totals['closed']:,}",
-        closure=view.format_figure("closure_rate", totals["closure_rate"], language),
-        on_time=f"{totals['closed_on_time']:,}",
-        on_time_rate=view.format_figure("on_time_rate", totals["on_time_rate"], language),
-    )
-    compared = [
-        html.Span(
-            f"{translate(key, language)}: {translate('indicator.on_time_rate', language)} "
-            f"{view.format_figure('on_time_rate', other['on_time_rate'], language)}",
-            className="gw-compare",
-        )
-        for key, other in (("bulletin.previous", previous), ("bulletin.last_year", last_year))
-    ]
+        totals, previous, last_year = view.bulletin_totals(conn, selection)
+    line = view.bulletin_line(totals, selection.period, language)
+    compared = view.comparisons(totals, previous, last_year, language, "home")
     link = f"/dashboard/analytics/response?lang={language}"
     return [dcc.Link(html.Strong(line), href=link, id="home-bulletin"), *compared]
 
