@@ -54,7 +54,7 @@ REQUESTS = {
 PAGES = {
     "overview": ("/dashboard/", "#home-trend .main-svg"),
     "response": ("/dashboard/analytics/response", "#response-map path.leaflet-interactive"),
-    "coverage": ("/dashboard/analytics/coverage", "#coverage-map path.leaflet-interactive"),
+    "coverage": ("/dashboard/analytics/coverage", "#coverage-total-ok"),
     "grid": ("/dashboard/grid/{grid}", "#grid-figures-table"),
 }
 PASSWORD = "bench leader password"

@@ -106,7 +106,7 @@ def colour_scale(name: str, values: list[float]) -> dict:
     return {"breaks": breaks, "colours": picked, "property": name}
 
 
-def choropleth(map_id: str, layer_id: str, *, height: str = "28rem") -> dl.Map:
+def choropleth(map_id: str, layer_id: str, *, height: str = "28rem", canvas: bool = False) -> dl.Map:
     """A map without tiles (intranet): the units drawn from GeoJSON, coloured by
     ``gridwatchAnalytics.choropleth`` (assets/analytics.js) from the layer's ``hideout``."""
     return dl.Map(
@@ -123,6 +123,8 @@ def choropleth(map_id: str, layer_id: str, *, height: str = "28rem") -> dl.Map:
         id=map_id,
         center=[29.9, 103.3],
         zoom=9,
+        # A canvas for thousands of grids: SVG paths by the thousand take seconds to draw.
+        preferCanvas=canvas,
         style={"height": height, "background": "#f4f6f8"},
         attributionControl=False,
     )

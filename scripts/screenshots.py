@@ -43,7 +43,11 @@ LEADER_PAGES = (
     ("leader-home-zh", "/dashboard/?lang=zh", "#home-trend .main-svg"),
     ("leader-response-zh", "/dashboard/analytics/response?lang=zh", "#response-trend .main-svg"),
     ("leader-response-en", "/dashboard/analytics/response?lang=en", "#response-trend .main-svg"),
-    ("leader-coverage-zh", "/dashboard/analytics/coverage?lang=zh", "#coverage-map path.leaflet-interactive"),
+    (
+        "leader-coverage-zh",
+        "/dashboard/analytics/coverage?lang=zh",
+        "#coverage-map .leaflet-overlay-pane canvas",
+    ),
     ("leader-grid-zh", "/dashboard/grid/{grid}?lang=zh", "#grid-trend .main-svg"),
 )
 PASSWORD = "screenshots-only"

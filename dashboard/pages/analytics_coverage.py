@@ -44,7 +44,10 @@ def layout(lang: str | None = None, **_query):
                 className="gw-analytics-controls",
             ),
             html.Div(
-                [view.choropleth("coverage-map", "coverage-units"), html.Div(id="coverage-legend")],
+                [
+                    view.choropleth("coverage-map", "coverage-units", canvas=True),
+                    html.Div(id="coverage-legend"),
+                ],
                 className="gw-analytics-map",
             ),
             html.H3(translate("coverage.gaps", language)),

@@ -150,16 +150,18 @@ def refresh_bulletin(parent, categories, period_key, language):
     return _bulletin(*totals, selection.period, language)
 
 
-@callback(Output("response-trend", "figure"), *FILTERS)
-def refresh_trend(parent, categories, period_key, language):
+# The charts start once the map has its units: the map is what the page is for, and the charts'
+# queries would otherwise share the cores with its query.
+@callback(Output("response-trend", "figure"), Input("response-units", "data"), *FILTERS)
+def refresh_trend(_units, parent, categories, period_key, language):
     with get_db().connection() as conn:
         selection, _, now = _context(conn, parent, categories, period_key)
         series = view.trend_of(conn, selection, months=24, now=now)
     return _trend_figure(series, language)
 
 
-@callback(Output("response-box", "figure"), *FILTERS)
-def refresh_spread(parent, categories, period_key, language):
+@callback(Output("response-box", "figure"), Input("response-units", "data"), *FILTERS)
+def refresh_spread(_units, parent, categories, period_key, language):
     with get_db().connection() as conn:
         selection, _, _ = _context(conn, parent, categories, period_key)
         spread = close_time_spread(conn, selection)

@@ -108,11 +108,10 @@ def test_response_page_in_english(live_server, page, database_url):
 def test_coverage_page_maps_every_grid_and_lists_the_gaps(live_server, page, database_url, screenshot):
     log_in(page, live_server, database_url, "leader1")
     page.goto(f"{live_server.url}/dashboard/analytics/coverage")
-    page.wait_for_selector("#coverage-map path.leaflet-interactive")
-    expect(page.locator("#coverage-map path.leaflet-interactive")).to_have_count(8)
+    page.wait_for_selector("#coverage-map .leaflet-overlay-pane canvas")  # drawn on a canvas
+    expect(page.locator("#coverage-table .ag-center-cols-container .ag-row")).to_have_count(8)
     expect(page.locator("#coverage-total-no_member")).to_contain_text("无网格员 5")
     expect(page.locator("#coverage-total-unpatrolled")).to_contain_text("未巡查 3")
-    expect(page.locator("#coverage-table .ag-center-cols-container .ag-row")).to_have_count(8)
     screenshot("analytics-coverage-zh")
     page.goto(f"{live_server.url}/dashboard/analytics/coverage?lang=en")
     expect(page.locator("#coverage-total-no_member")).to_contain_text("No member 5")
