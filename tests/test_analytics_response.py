@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 import pytest
-from conftest import database_with
+from database_support import database_with
 from openpyxl import load_workbook
 from psycopg.rows import dict_row
 from tiles_support import bearer, token_for
