@@ -17,11 +17,14 @@ from server.cli import main
 from server.db.migrate import migrate
 from server.demo import load_demo
 from server.demo.boundary import load_county
+from server.demo.bulk import US_PER_SECOND
 from server.demo.partition import build_partition
 from server.demo.settlements import generate_settlements
+from server.demo.worktime import WorkCalendar
 from server.settings import Settings
 
-UNTIL = datetime(2026, 6, 1, tzinfo=timezone(timedelta(hours=8)))
+CHINA = timezone(timedelta(hours=8))
+UNTIL = datetime(2026, 6, 1, tzinfo=CHINA)
 INCIDENTS = 6000
 # Tolerance of the seamless-partition checks: total gap, overlap or spill-over area per level,
 # across the county's ~1,940 km². The partition is exact in EPSG:4326 (where PostGIS decides
@@ -313,3 +316,29 @@ def test_the_same_seed_builds_the_same_county_and_another_seed_another():
         (a.code, a.name_zh, a.households, a.geom.wkb) for a in again.areas
     ]
     assert [a.households for a in first.areas] != [a.households for a in other.areas]
+
+
+def test_working_time_in_numpy_is_what_sql_computes(conn):
+    """WorkCalendar.add (the demo's due times, for millions at once) against SQL work_time_add,
+    with a holiday, a worked weekend day and starts on period boundaries."""
+    conn.execute(
+        """INSERT INTO work_calendar_days VALUES ('2026-10-01', false, '国庆节'),
+                                                 ('2026-10-10', true, '调休');
+           UPDATE work_periods SET starts = '08:00', ends = '11:30' WHERE starts = '08:30'"""
+    )
+    calendar = WorkCalendar.read(conn, first=UNTIL, last=UNTIL + timedelta(days=400))
+    rng = np.random.default_rng(3)
+    start_us = int(datetime(2026, 9, 25, tzinfo=CHINA).timestamp()) * US_PER_SECOND
+    starts = start_us + rng.integers(0, 20 * 86400, 400) * US_PER_SECOND
+    starts[:4] = [int(datetime(2026, 9, 30, hour, minute, tzinfo=CHINA).timestamp()) * US_PER_SECOND
+                  for hour, minute in ((8, 30), (12, 0), (17, 30), (23, 0))]  # fmt: skip
+    amounts = rng.choice([0.25, 1, 3.5, 7, 21, 35], 400) * 3600 * US_PER_SECOND
+    ours = calendar.add(starts, amounts.astype(np.int64))
+    theirs = conn.execute(
+        """SELECT array_agg((extract(epoch FROM work_time_add(to_timestamp(s / 1e6),
+                                                              make_interval(secs => a / 1e6))) * 1e6)::bigint
+                            ORDER BY n) AS due
+             FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS u(s, a, n)""",
+        [starts.tolist(), amounts.astype(np.int64).tolist()],
+    ).fetchone()["due"]
+    assert np.abs(ours - np.array(theirs)).max() <= 1
