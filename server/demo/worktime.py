@@ -48,6 +48,8 @@ class WorkCalendar:
         """`weekdays`: ISO numbers (1 = Monday) of working days; `periods`: (start, end) µs after
         midnight; `exceptions`: local day number → working, overriding the weekday."""
         periods = sorted(periods)
+        if not periods or not weekdays:
+            raise ValueError("the work calendar has no working time: no working periods or weekdays")
         starts = np.array([start for start, _ in periods], dtype=np.int64)
         ends = np.array([end for _, end in periods], dtype=np.int64)
         days = np.arange(first_day, last_day + 1)
@@ -114,11 +116,3 @@ class WorkCalendar:
         into_period = into_day - (period_ends[period] - (self.ends - self.starts)[period])
         local = (day + self.first_day) * DAY_US + self.starts[period] + into_period
         return np.maximum(local - self.offset_us, start_us)
-
-    def is_open(self, times_us) -> np.ndarray:
-        """Whether each instant lies in a working period of a working day."""
-        local = np.asarray(times_us, dtype=np.int64) + self.offset_us
-        day = np.clip(local // DAY_US - self.first_day, 0, len(self.working) - 1)
-        time_of_day = local - (local // DAY_US) * DAY_US
-        inside = ((time_of_day[..., None] >= self.starts) & (time_of_day[..., None] < self.ends)).any(axis=-1)
-        return self.working[day] & inside
