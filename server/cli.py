@@ -134,6 +134,45 @@ def demo_load(settings: Settings, seed: int, incident_count: int, if_empty: bool
     click.echo(summary.describe())
 
 
+@demo.command("live")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds of the county's time per real second: 60 runs an hour of it in a minute.",
+)
+@click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many real seconds.")
+@click.option("--seed", type=int, help="Random seed of what happens; default: a fresh one.")
+@click.pass_obj
+def demo_live(settings: Settings, speed: float, duration: float | None, seed: int | None) -> None:
+    """Keep the demo county alive after its load: reports at its daily rhythm, cases moved
+    through the workflow and patrols, by the service functions of the API (docs/demo.md).
+    Runs until SIGINT (Ctrl-C) or SIGTERM."""
+    import threading
+
+    from server.demo.live import LiveCounty
+
+    stop = threading.Event()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in handlers:
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+
+    def report(county: LiveCounty) -> None:
+        click.echo(f"demo live, county time {county.county_now():%Y-%m-%d %H:%M}: {county.stats.line()}")
+
+    county = LiveCounty(settings.resolved_database_url(), speed=speed, seed=seed)
+    click.echo(f"demo live: the county's clock runs at {speed:g}x; SIGINT or SIGTERM stops it")
+    try:
+        stats = county.run(stop, duration=duration, report=report)
+    except GridwatchError as error:
+        fail(f"demo live: {error.message}")
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    click.echo(f"demo live stopped: {stats.line()}")
+
+
 @main.group("import")
 def import_() -> None:
     """Import grids or incidents from files, in one transaction."""
