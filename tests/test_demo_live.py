@@ -171,12 +171,17 @@ def test_sigterm_stops_it_cleanly(county_url):
         )
 
 
-def test_it_needs_a_demo_county(database_url):
-    """The small test county has no demo operators (op_…) but operators all the same; an empty
-    database has nothing to keep alive."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute("TRUNCATE grids CASCADE")
+def test_it_keeps_only_a_demo_county_alive(database_url):
+    """A county's own data (here the small test county, which has no demo accounts) never gets
+    invented reports, even with GRIDWATCH_DEMO_LIVE set by mistake."""
     result = CliRunner().invoke(
         main, ["demo", "live", "--duration", "1"], env={"GRIDWATCH_DATABASE_URL": database_url}
     )
     assert result.exit_code == 1 and "gridwatch demo load" in result.output
+    with psycopg.connect(database_url) as conn:
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM incident_events WHERE at > now() - interval '1 hour'"
+            ).fetchone()[0]
+            == 0
+        )

@@ -31,6 +31,7 @@ import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 
+from server.auth.demo import DEMO_ACCOUNTS
 from server.auth.users import User, get_user
 from server.demo.bulk import US_PER_SECOND
 from server.demo.categories import CATEGORY_MODELS, HOUR_WEIGHT, STRAW_HOUR_WEIGHT, SURNAMES_FOR_CALLERS
@@ -270,7 +271,13 @@ class LiveCounty:
             """SELECT id FROM users WHERE role = 'operator' AND active
                 ORDER BY username = 'op_county' DESC, id LIMIT 1"""
         ).fetchone()
-        if not grids or fallback is None or not self.categories:
+        # Only where `demo load` put the demo county (its demo accounts are the mark): never
+        # invent reports in a county's real data.
+        demo = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username = ANY(%s)) AS loaded",
+            [[username for username, _, _ in DEMO_ACCOUNTS]],
+        ).fetchone()["loaded"]
+        if not demo or not grids or fallback is None or not self.categories:
             raise GridwatchError("no demo county here: run `gridwatch demo load` first")
         self.grid_codes = {row["id"]: row["code"] for row in grids}
         self.members = {row["id"]: row["member_id"] for row in grids}
