@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -393,13 +394,24 @@ def serve(
         os.execv(gunicorn[0], gunicorn)
     click.echo(f"change feed on http://{host}:{settings.feed_port}/api/v1/events")
     feed = [sys.executable, "-m", "server.cli", "serve", "--only", "feed", "--host", host]
-    sys.exit(supervise([feed, gunicorn]))
+    helpers = []
+    if settings.demo_live:
+        click.echo(
+            f"demo live: the demo county keeps going at {settings.demo_live_speed:g}x (GRIDWATCH_DEMO_LIVE)"
+        )
+        helpers.append(
+            [sys.executable, "-m", "server.cli", "demo", "live", "--speed", str(settings.demo_live_speed)]
+        )
+    sys.exit(supervise([feed, gunicorn], helpers=helpers))
 
 
-def supervise(commands: list[list[str]]) -> int:
+def supervise(commands: list[list[str]], helpers: Sequence[list[str]] = ()) -> int:
     """Run the commands side by side until one ends or SIGTERM/SIGINT comes, then stop them all.
-    Returns 0 after a signal, else the status of the one that ended (1 if it was 0)."""
-    children = [subprocess.Popen(command) for command in commands]
+    Returns 0 after a signal, else the status of the one that ended (1 if it was 0). Helpers
+    (the demo's live county) run beside them and are stopped with them, but their own end stops
+    nothing."""
+    servers = [subprocess.Popen(command) for command in commands]
+    children = servers + [subprocess.Popen(command) for command in helpers]
     signalled: list[int] = []
 
     def terminate(signum: int) -> None:
@@ -411,14 +423,15 @@ def supervise(commands: list[list[str]]) -> int:
         signalled.append(signum)
         terminate(signum)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not signalled and all(child.poll() is None for child in children):
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    while not signalled and all(child.poll() is None for child in servers):
         time.sleep(0.2)
-    ended = next((child.returncode for child in children if child.returncode is not None), None)
+    ended = next((child.returncode for child in servers if child.returncode is not None), None)
     terminate(signal.SIGTERM)
     for child in children:
         child.wait()
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     return 0 if signalled else (ended or 1)
 
 

@@ -22,7 +22,7 @@ from conftest import create_database, drop_database
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from server.cli import main
+from server.cli import main, supervise
 from server.db.migrate import migrate
 from server.demo import load_demo
 from server.demo.live import Clock, LiveCounty
@@ -185,3 +185,32 @@ def test_it_keeps_only_a_demo_county_alive(database_url):
             ).fetchone()[0]
             == 0
         )
+
+
+# -- beside the servers: GRIDWATCH_DEMO_LIVE --------------------------------------------------
+
+
+def test_serve_starts_it_beside_the_servers_when_asked(monkeypatch):
+    started = {}
+
+    def fake_supervise(commands, helpers=()):
+        started.update(commands=commands, helpers=helpers)
+        return 0
+
+    monkeypatch.setattr("server.cli.supervise", fake_supervise)
+    env = {"GRIDWATCH_DATABASE_URL": "postgresql://unused", "GRIDWATCH_DEMO_LIVE": "1",
+           "GRIDWATCH_DEMO_LIVE_SPEED": "30"}  # fmt: skip
+    assert CliRunner().invoke(main, ["serve"], env=env).exit_code == 0
+    assert [helper[-4:] for helper in started["helpers"]] == [["demo", "live", "--speed", "30.0"]]
+    started.clear()
+    assert CliRunner().invoke(main, ["serve"], env=env | {"GRIDWATCH_DEMO_LIVE": "0"}).exit_code == 0
+    assert started["helpers"] == []
+
+
+def test_a_helper_stops_with_the_servers_and_its_end_stops_nothing():
+    begun = time.monotonic()
+    assert supervise([["sleep", "0.5"]], helpers=[["sleep", "30"]]) == 1  # the server ended: all stop
+    assert time.monotonic() - begun < 10
+    begun = time.monotonic()
+    assert supervise([["sleep", "1.5"]], helpers=[["false"]]) == 1  # the helper's end changed nothing
+    assert time.monotonic() - begun >= 1.4
