@@ -43,13 +43,19 @@ def _jsonb(parts: list[bytes | np.ndarray]) -> np.ndarray:
     return result
 
 
-def _status_at(col: dict[str, np.ndarray], at: np.ndarray) -> np.ndarray:
-    """The status of each case at the time `at` (before the step at `at`, if any, is taken
-    after it: an escalation or extension does not coincide with a status step)."""
-    status = np.full(len(at), "reported", dtype=object)
-    for name, to_status in _STATUS_STEPS:
-        status[col[name] <= at] = to_status
-    return status
+def _in_status(col: dict[str, np.ndarray], at: np.ndarray) -> dict[str, np.ndarray]:
+    """For each status, which cases were in it at the time `at` (of those with one): the last
+    status step taken by then decides."""
+    rows = np.flatnonzero(at != NEVER)
+    step = np.zeros(len(rows), dtype=np.int8)  # 0: reported, k: the k-th of _STATUS_STEPS
+    for number, (name, _) in enumerate(_STATUS_STEPS, start=1):
+        step[col[name][rows] <= at[rows]] = number
+    statuses = ["reported", *(to_status for _, to_status in _STATUS_STEPS)]
+    masks = {}
+    for number, status in enumerate(statuses):
+        mask = masks.setdefault(status, np.zeros(len(at), dtype=bool))
+        mask[rows[step == number]] = True
+    return masks
 
 
 def event_batches(
@@ -119,9 +125,9 @@ def event_batches(
     yield from batch(resumed, everyone, operator, "resume", "registered", "in_progress", None, data)
 
     extended = col["extended_at"]
-    in_state = _status_at(col, extended)
+    in_status = _in_status(col, extended)
     for state in ("dispatched", "in_progress"):
-        mask = in_state == state
+        mask = in_status[state]
         rows = np.flatnonzero(mask & (extended != NEVER))
         data = _jsonb([b'{"from": "', _iso(first_due[rows]), b'", "due_at": "', _iso(due[rows]), b'"}'])
         yield from batch(extended, mask, operator, "extend", state, state, EXTEND_NOTE, data)
@@ -129,9 +135,9 @@ def event_batches(
     for lower, level in zip(levels, levels[1:], strict=False):
         at = col[f"escalated_{level}_at"]
         data = Constant.jsonb(f'{{"from": "{lower}", "to": "{level}", "automatic": true}}')
-        in_state = _status_at(col, at)
+        in_status = _in_status(col, at)
         for state in ("dispatched", "in_progress", "resolved", "verified"):
-            yield from batch(at, in_state == state, nobody, "escalate", state, state, ESCALATE_NOTE, data)
+            yield from batch(at, in_status[state], nobody, "escalate", state, state, ESCALATE_NOTE, data)
 
     first_resolved, resolved = col["first_resolved_at"], col["resolved_at"]
     yield from batch(

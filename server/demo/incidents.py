@@ -232,10 +232,12 @@ def generate_incidents(
         """When the grid centre takes a step planned for `times`: in its day shift."""
         return np.where(round_the_clock, times, on_duty(times, rng.random(count), pace))
 
-    def department_time(start: np.ndarray, amount: np.ndarray) -> np.ndarray:
-        """`amount` of a department's time after `start`: working time for working-time categories."""
+    def department_time(start: np.ndarray, amount: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+        """`amount` of a department's time after `start`: working time for working-time
+        categories. With `only`, right for those cases only (the rest are never used)."""
         result = start + amount
-        result[working] = calendar.add(start[working], amount[working])
+        rows = working if only is None else working & only
+        result[rows] = calendar.add(start[rows], amount[rows])
         return result
 
     def delay(step: tuple, scale=1.0) -> np.ndarray:
@@ -272,29 +274,31 @@ def generate_incidents(
     room = np.maximum(first_due - started, HOUR)
     registered = centre(started + (room * rng.uniform(0.2, 0.9, count)).astype(np.int64))
     resumed = centre(registered + delay(pace.registered_for))
-    resumed_due = department_time(resumed, limit)
-    done = np.where(registered_case, department_time(resumed, work), done)
+    resumed_due = department_time(resumed, limit, registered_case)
+    done = np.where(registered_case, department_time(resumed, work, registered_case), done)
     registered = np.where(registered_case, registered, NEVER)
     resumed = np.where(registered_case, resumed, NEVER)
 
     # Extensions go to cases that would run late, asked for while they still run.
-    extended_at = department_time(dispatched, (0.6 * limit).astype(np.int64))
-    extended = dispatched_case & ~registered_case & (done > first_due) & (extended_at < done)
-    extended &= rng.random(count) < pace.extend
-    extended_due = department_time(first_due, limit)  # one more time limit from the due time
+    late = dispatched_case & ~registered_case & (done > first_due)
+    extended_at = department_time(dispatched, (0.6 * limit).astype(np.int64), late)
+    extended = late & (extended_at < done) & (rng.random(count) < pace.extend)
+    extended_due = department_time(first_due, limit, extended)  # one more time limit from the due
     extended_at = np.where(extended, extended_at, NEVER)
     due = np.where(registered_case, resumed_due, np.where(extended, extended_due, first_due))
     clock_start = np.where(registered_case, resumed, dispatched)
     # Past its due time a case turns red on the supervision screen (督办) and is pushed through
     # (once started: a case started late still takes its time).
     push = lognormal(rng, pace.supervised[0] * limit, pace.supervised[1], count)
-    pushed = department_time(np.maximum(due, started), push)
+    pushed = department_time(np.maximum(due, started), push, dispatched_case & (done > due))
     done = np.where(dispatched_case, np.minimum(done, pushed), done)
 
     reworked_case = ~rejected & (rng.random(count) < pace.rework)
     first_resolved = np.where(reworked_case, done, NEVER)
     rework_at = done + delay(pace.rework_after)
-    again = np.where(self_handled, rework_at + work // 2, department_time(rework_at, work // 2))
+    again = np.where(
+        self_handled, rework_at + work // 2, department_time(rework_at, work // 2, reworked_case)
+    )
     reworked = np.where(reworked_case, rework_at, NEVER)
     resolved = np.where(reworked_case, again, done)
     verified = centre(resolved + pace_of_limit(pace.verify))
