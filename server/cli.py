@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -132,6 +133,45 @@ def demo_load(settings: Settings, seed: int, incident_count: int, if_empty: bool
                 return
     summary = load_demo(url, seed=seed, incident_count=incident_count, progress=True)
     click.echo(summary.describe())
+
+
+@demo.command("live")
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds of the county's time per real second: 60 runs an hour of it in a minute.",
+)
+@click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many real seconds.")
+@click.option("--seed", type=int, help="Random seed of what happens; default: a fresh one.")
+@click.pass_obj
+def demo_live(settings: Settings, speed: float, duration: float | None, seed: int | None) -> None:
+    """Keep the demo county alive after its load: reports at its daily rhythm, cases moved
+    through the workflow and patrols, by the service functions of the API (docs/demo.md).
+    Runs until SIGINT (Ctrl-C) or SIGTERM."""
+    import threading
+
+    from server.demo.live import LiveCounty
+
+    stop = threading.Event()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in handlers:
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+
+    def report(county: LiveCounty) -> None:
+        click.echo(f"demo live, county time {county.county_now():%Y-%m-%d %H:%M}: {county.stats.line()}")
+
+    county = LiveCounty(settings.resolved_database_url(), speed=speed, seed=seed)
+    click.echo(f"demo live: the county's clock runs at {speed:g}x; SIGINT or SIGTERM stops it")
+    try:
+        stats = county.run(stop, duration=duration, report=report)
+    except GridwatchError as error:
+        fail(f"demo live: {error.message}")
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    click.echo(f"demo live stopped: {stats.line()}")
 
 
 @main.group("import")
@@ -354,13 +394,24 @@ def serve(
         os.execv(gunicorn[0], gunicorn)
     click.echo(f"change feed on http://{host}:{settings.feed_port}/api/v1/events")
     feed = [sys.executable, "-m", "server.cli", "serve", "--only", "feed", "--host", host]
-    sys.exit(supervise([feed, gunicorn]))
+    helpers = []
+    if settings.demo_live:
+        click.echo(
+            f"demo live: the demo county keeps going at {settings.demo_live_speed:g}x (GRIDWATCH_DEMO_LIVE)"
+        )
+        helpers.append(
+            [sys.executable, "-m", "server.cli", "demo", "live", "--speed", str(settings.demo_live_speed)]
+        )
+    sys.exit(supervise([feed, gunicorn], helpers=helpers))
 
 
-def supervise(commands: list[list[str]]) -> int:
+def supervise(commands: list[list[str]], helpers: Sequence[list[str]] = ()) -> int:
     """Run the commands side by side until one ends or SIGTERM/SIGINT comes, then stop them all.
-    Returns 0 after a signal, else the status of the one that ended (1 if it was 0)."""
-    children = [subprocess.Popen(command) for command in commands]
+    Returns 0 after a signal, else the status of the one that ended (1 if it was 0). Helpers
+    (the demo's live county) run beside them and are stopped with them, but their own end stops
+    nothing."""
+    servers = [subprocess.Popen(command) for command in commands]
+    children = servers + [subprocess.Popen(command) for command in helpers]
     signalled: list[int] = []
 
     def terminate(signum: int) -> None:
@@ -372,14 +423,15 @@ def supervise(commands: list[list[str]]) -> int:
         signalled.append(signum)
         terminate(signum)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not signalled and all(child.poll() is None for child in children):
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+    while not signalled and all(child.poll() is None for child in servers):
         time.sleep(0.2)
-    ended = next((child.returncode for child in children if child.returncode is not None), None)
+    ended = next((child.returncode for child in servers if child.returncode is not None), None)
     terminate(signal.SIGTERM)
     for child in children:
         child.wait()
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     return 0 if signalled else (ended or 1)
 
 

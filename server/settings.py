@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     basemap_crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
     # The in-process vector tile cache of each worker process (server/tiles/cache.py).
     tile_cache_mb: int = Field(256, ge=1)
+    # `gridwatch serve` (and so `make run`) also runs `gridwatch demo live` beside the servers,
+    # at this speed: the demo county keeps reporting and moving cases (docs/demo.md). Demo only.
+    demo_live: bool = False
+    demo_live_speed: float = Field(1.0, gt=0)
 
     @property
     def feed_port(self) -> int:

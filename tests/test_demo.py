@@ -17,12 +17,20 @@ from server.cli import main
 from server.db.migrate import migrate
 from server.demo import load_demo
 from server.demo.boundary import load_county
+from server.demo.bulk import US_PER_SECOND
+from server.demo.categories import Category
+from server.demo.incidents import generate_incidents
 from server.demo.partition import build_partition
+from server.demo.people import build_people
 from server.demo.settlements import generate_settlements
+from server.demo.worktime import WorkCalendar
+from server.incidents.service import escalate_overdue
+from server.incidents.workflow import OPEN_STATUSES
 from server.settings import Settings
 
-UNTIL = datetime(2026, 6, 1, tzinfo=timezone(timedelta(hours=8)))
-INCIDENTS = 6000
+CHINA = timezone(timedelta(hours=8))
+UNTIL = datetime(2026, 6, 1, 10, 40, tzinfo=CHINA)  # a Monday morning: the moment of the load
+INCIDENTS = 60_000  # the default: the demo's backlog is a county's, a few hundred open cases
 # Tolerance of the seamless-partition checks: total gap, overlap or spill-over area per level,
 # across the county's ~1,940 km². The partition is exact in EPSG:4326 (where PostGIS decides
 # which grid covers a point), so areas are taken there and scaled to m² at the county's latitude;
@@ -156,6 +164,64 @@ def test_every_incident_lies_in_its_grid(demo):
     assert row["last"] < UNTIL and row["first"] >= UNTIL - timedelta(days=731)
 
 
+def test_the_history_runs_up_to_the_moment_of_loading(demo):
+    """Reports come in up to the load, at the county's pace (~80 a day, fewer at night), so a
+    leader's 'today' holds this morning's; patrols run up to the day before."""
+    row = demo.execute(
+        """SELECT max(reported_at) AS last,
+                  count(*) FILTER (WHERE reported_at >= %(today)s) AS today,
+                  count(*) FILTER (WHERE reported_at >= %(today)s - interval '7 days'
+                                     AND reported_at < %(today)s) / 7.0::float AS per_day,
+                  (SELECT max(started_at) FROM patrols) AS last_patrol
+             FROM incidents""",
+        {"today": UNTIL.replace(hour=0, minute=0)},
+    ).fetchone()
+    assert UNTIL - timedelta(minutes=30) < row["last"] < UNTIL
+    assert 60 < row["per_day"] < 130
+    assert 0.2 * row["per_day"] < row["today"] < 0.5 * row["per_day"]  # 00:00-10:40: a quiet night
+    assert row["last_patrol"].astimezone(CHINA).date() == (UNTIL - timedelta(days=1)).date()
+
+
+def test_the_backlog_is_open_in_every_state_and_mostly_within_limits(demo):
+    """At the moment of loading, the open cases are a few hundred in every open state (new,
+    accepted, dispatched, in progress, on the register, resolved, verified), and 5-15 % of them
+    are past their due time: the wall screen is not all red."""
+    rows = demo.execute(
+        """SELECT status, count(*) AS n,
+                  count(*) FILTER (WHERE incident_overdue(status, due_at, closed_at, %(until)s)) AS overdue,
+                  count(*) FILTER (WHERE due_at > %(until)s) AS within
+             FROM incidents WHERE status NOT IN ('closed', 'rejected') GROUP BY status""",
+        {"until": UNTIL},
+    ).fetchall()
+    by_status = {row["status"]: row for row in rows}
+    assert set(by_status) == set(OPEN_STATUSES)
+    open_cases = sum(row["n"] for row in rows)
+    overdue = sum(row["overdue"] for row in rows)
+    assert 100 <= open_cases <= 600
+    assert 0.05 <= overdue / open_cases <= 0.15, (overdue, open_cases)
+    with_clock = sum(row["n"] for row in rows if row["status"] not in ("reported", "accepted", "registered"))
+    assert sum(row["within"] for row in rows) > 0.8 * with_clock
+    # On the register the clock stops: no due time, so not overdue.
+    assert by_status["registered"]["overdue"] == by_status["registered"]["within"] == 0
+
+
+def test_the_history_is_what_the_services_would_have_left(demo):
+    """Due times are what dispatch computes (due_time(): working time for working-time
+    categories), and the escalation job finds nothing left to escalate at the load."""
+    wrong = demo.execute(
+        """SELECT count(*) AS n,
+                  count(*) FILTER (WHERE abs(extract(epoch FROM i.due_at
+                      - due_time(i.dispatched_at, c.time_limit, c.time_limit_unit))) > 0.001) AS wrong
+             FROM incidents i JOIN categories c ON c.code = i.category_code
+            WHERE i.due_at IS NOT NULL AND i.extension_count = 0 AND i.id % 20 = 0"""
+    ).fetchone()
+    assert wrong["n"] > 1000 and wrong["wrong"] == 0
+    try:
+        assert escalate_overdue(demo, now=UNTIL) == 0
+    finally:
+        demo.rollback()
+
+
 def test_seasons_follow_the_harvest_and_the_rains(demo):
     share = demo.execute(
         """SELECT category_code,
@@ -202,7 +268,10 @@ def test_workflow_histories_match_the_incidents(demo):
                          AND e.action = 'close' AND e.at = i.closed_at))
                OR (i.dispatched_at IS NOT NULL AND NOT EXISTS (
                       SELECT 1 FROM incident_events e WHERE e.incident_id = i.id
-                         AND e.action = 'dispatch' AND e.at = i.dispatched_at))"""
+                         AND e.action IN ('dispatch', 'resume') AND e.at = i.dispatched_at))
+               OR (i.registered_at IS NOT NULL AND NOT EXISTS (
+                      SELECT 1 FROM incident_events e WHERE e.incident_id = i.id
+                         AND e.action = 'register' AND e.at = i.registered_at))"""
     ).fetchone()
     assert missing["n"] == 0
     mix = demo.execute(
@@ -313,3 +382,64 @@ def test_the_same_seed_builds_the_same_county_and_another_seed_another():
         (a.code, a.name_zh, a.households, a.geom.wkb) for a in again.areas
     ]
     assert [a.households for a in first.areas] != [a.households for a in other.areas]
+
+
+def test_the_same_seed_and_moment_give_the_same_incidents_and_another_moment_others():
+    county, seat = load_county()
+    rng = np.random.default_rng(5)
+    settlements = generate_settlements(county, seat, rng)
+    partition = build_partition(county, settlements, rng)
+    people = build_people(partition, {1: "emergency", 2: "urban_management"}, rng)
+    categories = [
+        Category("safety_hazard", 48 * 3600 * US_PER_SECOND, 1, "high"),
+        Category("sanitation", 7 * 3600 * US_PER_SECOND, 2, "normal", working=True),
+        Category("straw_burning", 4 * 3600 * US_PER_SECOND, 1, "urgent"),
+    ]
+
+    def generate(until: datetime) -> dict:
+        until_us = int(until.timestamp()) * US_PER_SECOND
+        calendar = WorkCalendar.build(
+            offset_us=8 * 3600 * US_PER_SECOND,
+            weekdays={1, 2, 3, 4, 5},
+            periods=[(int(8.5 * 3600) * US_PER_SECOND, 12 * 3600 * US_PER_SECOND)],
+            exceptions={},
+            first_day=until_us // US_PER_SECOND // 86400 - 740,
+            last_day=until_us // US_PER_SECOND // 86400 + 1500,
+        )
+        columns = generate_incidents(
+            partition=partition, households=settlements.households, people=people, categories=categories,
+            count=3000, until_us=until_us, first_id=1, rng=np.random.default_rng(9), calendar=calendar,
+        )  # fmt: skip
+        return {name: values for name, (_, values) in columns.items()}
+
+    first, again, later = generate(UNTIL), generate(UNTIL), generate(UNTIL + timedelta(hours=1))
+    assert first.keys() == again.keys()
+    assert all(np.array_equal(first[name], again[name]) for name in first)
+    assert not np.array_equal(first["reported_at"], later["reported_at"])
+    assert first["reported_at"].max() < int(UNTIL.timestamp()) * US_PER_SECOND
+
+
+def test_working_time_in_numpy_is_what_sql_computes(conn):
+    """WorkCalendar.add (the demo's due times, for millions at once) against SQL work_time_add,
+    with a holiday, a worked weekend day and starts on period boundaries."""
+    conn.execute(
+        """INSERT INTO work_calendar_days VALUES ('2026-10-01', false, '国庆节'),
+                                                 ('2026-10-10', true, '调休');
+           UPDATE work_periods SET starts = '08:00', ends = '11:30' WHERE starts = '08:30'"""
+    )
+    calendar = WorkCalendar.read(conn, first=UNTIL, last=UNTIL + timedelta(days=400))
+    rng = np.random.default_rng(3)
+    start_us = int(datetime(2026, 9, 25, tzinfo=CHINA).timestamp()) * US_PER_SECOND
+    starts = start_us + rng.integers(0, 20 * 86400, 400) * US_PER_SECOND
+    starts[:4] = [int(datetime(2026, 9, 30, hour, minute, tzinfo=CHINA).timestamp()) * US_PER_SECOND
+                  for hour, minute in ((8, 30), (12, 0), (17, 30), (23, 0))]  # fmt: skip
+    amounts = rng.choice([0.25, 1, 3.5, 7, 21, 35], 400) * 3600 * US_PER_SECOND
+    ours = calendar.add(starts, amounts.astype(np.int64))
+    theirs = conn.execute(
+        """SELECT array_agg((extract(epoch FROM work_time_add(to_timestamp(s / 1e6),
+                                                              make_interval(secs => a / 1e6))) * 1e6)::bigint
+                            ORDER BY n) AS due
+             FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS u(s, a, n)""",
+        [starts.tolist(), amounts.astype(np.int64).tolist()],
+    ).fetchone()["due"]
+    assert np.abs(ours - np.array(theirs)).max() <= 1

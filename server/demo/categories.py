@@ -89,9 +89,10 @@ STRAW_HOUR_WEIGHT = np.roll(HOUR_WEIGHT, 8)
 @dataclass(frozen=True)
 class Category:
     code: str
-    time_limit_us: int
+    time_limit_us: int  # of working time when `working`
     department_id: int
     priority: str
+    working: bool = False  # the limit runs in the county's working hours (sql/0027)
 
 
 def description_texts(categories: list[Category]) -> list[str]:

@@ -18,6 +18,15 @@ REWORK_REASON = "核查未通过，退回重办"
 EXTEND_NOTE = "申请延期获批"
 ESCALATE_NOTE = "overdue / 超期自动升级"
 SELF_HANDLE_NOTE = "网格员现场处置"
+REGISTER_REASON = "涉及权属争议，需县级协调，暂列挂账"
+
+# The steps that change a case's status, in the order a case takes them, and the status each
+# leads to (a case takes each at most once).
+_STATUS_STEPS = (
+    ("accepted_at", "accepted"), ("first_dispatched_at", "dispatched"), ("started_at", "in_progress"),
+    ("registered_at", "registered"), ("resumed_at", "in_progress"), ("first_resolved_at", "resolved"),
+    ("reworked_at", "in_progress"), ("resolved_at", "resolved"), ("verified_at", "verified"),
+)  # fmt: skip
 
 
 def _iso(times_us: np.ndarray) -> np.ndarray:
@@ -34,12 +43,28 @@ def _jsonb(parts: list[bytes | np.ndarray]) -> np.ndarray:
     return result
 
 
+def _in_status(col: dict[str, np.ndarray], at: np.ndarray) -> dict[str, np.ndarray]:
+    """For each status, which cases were in it at the time `at` (of those with one): the last
+    status step taken by then decides."""
+    rows = np.flatnonzero(at != NEVER)
+    step = np.zeros(len(rows), dtype=np.int8)  # 0: reported, k: the k-th of _STATUS_STEPS
+    for number, (name, _) in enumerate(_STATUS_STEPS, start=1):
+        step[col[name][rows] <= at[rows]] = number
+    statuses = ["reported", *(to_status for _, to_status in _STATUS_STEPS)]
+    masks = {}
+    for number, status in enumerate(statuses):
+        mask = masks.setdefault(status, np.zeros(len(at), dtype=bool))
+        mask[rows[step == number]] = True
+    return masks
+
+
 def event_batches(
     incidents: dict[str, tuple[str, np.ndarray]], departments: dict[int, str]
 ) -> Iterator[dict]:
     """Batches of incident_events rows (column → (type, values)) for the staged incidents."""
     col = {name: values for name, (_, values) in incidents.items()}
-    ids, reported, dispatched, due = col["id"], col["reported_at"], col["dispatched_at"], col["due_at"]
+    ids, reported, dispatched = col["id"], col["reported_at"], col["first_dispatched_at"]
+    first_due, due = col["first_due_at"], col["due_at"]
     on_spot = col["self_handled"].astype(bool)
     reworked = col["rework_count"] > 0
     started = col["started_at"]
@@ -81,10 +106,6 @@ def event_batches(
         Constant.jsonb(f'{{"reason": "{REJECT_REASON}"}}'),
     )  # fmt: skip
     yield from batch(col["accepted_at"], everyone, operator, "accept", "reported", "accepted")
-    # The due time the dispatch set: before any extension.
-    first_due = np.where(
-        dispatched != NEVER, dispatched + (due - dispatched) // (col["extension_count"] + 1), 0
-    )
     for department_id, code in departments.items():
         mine = col["department_id"] == department_id
         rows = np.flatnonzero(mine & (dispatched != NEVER))
@@ -92,18 +113,31 @@ def event_batches(
         yield from batch(dispatched, mine, operator, "dispatch", "accepted", "dispatched", None, data)
     yield from batch(started, everyone, handler, "start", "dispatched", "in_progress")
 
+    registered, resumed = col["registered_at"], col["resumed_at"]
+    rows = np.flatnonzero(registered != NEVER)
+    data = _jsonb([f'{{"reason": "{REGISTER_REASON}", "due_at": "'.encode(), _iso(first_due[rows]), b'"}'])
+    yield from batch(
+        registered, everyone, operator, "register", "in_progress", "registered", REGISTER_REASON, data
+    )
+    rows = np.flatnonzero(resumed != NEVER)
+    # The new clock's due time is the incident's own: no extension follows a resumption.
+    data = _jsonb([b'{"due_at": "', _iso(due[rows]), b'", "dispatched_at": "', _iso(dispatched[rows]), b'"}'])
+    yield from batch(resumed, everyone, operator, "resume", "registered", "in_progress", None, data)
+
     extended = col["extended_at"]
-    for state, mask in (("in_progress", started <= extended), ("dispatched", started > extended)):
+    in_status = _in_status(col, extended)
+    for state in ("dispatched", "in_progress"):
+        mask = in_status[state]
         rows = np.flatnonzero(mask & (extended != NEVER))
         data = _jsonb([b'{"from": "', _iso(first_due[rows]), b'", "due_at": "', _iso(due[rows]), b'"}'])
         yield from batch(extended, mask, operator, "extend", state, state, EXTEND_NOTE, data)
-    for at, levels in (
-        (col["escalated_at"], ("grid", "village")),
-        (col["escalated_again_at"], ("village", "township")),
-    ):
-        data = Constant.jsonb(f'{{"from": "{levels[0]}", "to": "{levels[1]}", "automatic": true}}')
-        for state, mask in (("in_progress", started <= at), ("dispatched", started > at)):
-            yield from batch(at, mask, nobody, "escalate", state, state, ESCALATE_NOTE, data)
+    levels = ("grid", "village", "township", "county")
+    for lower, level in zip(levels, levels[1:], strict=False):
+        at = col[f"escalated_{level}_at"]
+        data = Constant.jsonb(f'{{"from": "{lower}", "to": "{level}", "automatic": true}}')
+        in_status = _in_status(col, at)
+        for state in ("dispatched", "in_progress", "resolved", "verified"):
+            yield from batch(at, in_status[state], nobody, "escalate", state, state, ESCALATE_NOTE, data)
 
     first_resolved, resolved = col["first_resolved_at"], col["resolved_at"]
     yield from batch(

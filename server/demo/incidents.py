@@ -4,18 +4,22 @@ Where: each category has its own weight per grid (sanitation near towns, straw b
 valley's farmland, flood and geohazards in the mountains) times a few hotspots, and a point is a
 household of the grid moved by a category-dependent distance. When: a daily rate per category
 with real seasonality (rice-straw burning in September–October, floods June–August, epidemics in
-winter), fewer on weekends, by hour of day. How it went: every case is carried through the whole
-workflow with delays that depend on its township's and department's speed; some are rejected,
-self-handled by the grid member, extended, reworked or left on the books; then everything after
-`until` is cut off, so the newest cases are still open.
+winter), fewer on weekends, by hour of day, up to the moment `until` (the load). How it went:
+every case is carried through the whole workflow (pace.py) with delays that depend on its
+township's and department's speed, the grid centre's day shift and the county's working time;
+some are rejected, self-handled by the grid member, extended, reworked or put on the register
+(挂账) for months; then everything after `until` is cut off, so the newest cases are open in
+every state, most within their time limits.
 """
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import shapely
 
-from server.demo.bulk import NEVER, US_PER_SECOND
+from server.demo.bulk import NEVER
 from server.demo.categories import (
     CATEGORY_MODELS,
     HOUR_WEIGHT,
@@ -24,24 +28,24 @@ from server.demo.categories import (
     Category,
     CategoryModel,
 )
+from server.demo.pace import CHINA_OFFSET, DAY, HOUR, MINUTE, PACE, Pace, lognormal, on_duty
 from server.demo.partition import Partition
 from server.demo.people import People
 from server.demo.settlements import KM_PER_DEGREE_LAT, KM_PER_DEGREE_LON
+from server.demo.worktime import WorkCalendar
+
+__all__ = ["CHINA_OFFSET", "DAY", "DAYS", "HOUR", "MINUTE", "generate_incidents", "stage_columns"]
 
 DAYS = 730
-MINUTE = 60 * US_PER_SECOND
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-CHINA_OFFSET = 8 * HOUR  # Asia/Shanghai, no daylight saving
-
-STATUSES = ["reported", "accepted", "rejected", "dispatched", "in_progress", "resolved", "verified", "closed"]
+STATUSES = ["reported", "accepted", "rejected", "dispatched", "in_progress", "registered", "resolved",
+            "verified", "closed"]  # fmt: skip
 CHANNELS = ["app", "hotline_12345", "hotline_110", "wechat", "open311"]
 CHANNEL_SHARE = [0.62, 0.18, 0.04, 0.12, 0.04]
 PRIORITIES = ["low", "normal", "high", "urgent"]
 HANDLING_LEVELS = ["grid", "village", "township", "county"]
 
 
-def _daily_rate(model: CategoryModel, days_local: np.ndarray) -> np.ndarray:
+def daily_rate(model: CategoryModel, days_local: np.ndarray) -> np.ndarray:
     """Seasonal rate on each day (days since the Unix epoch, China time), smooth between months."""
     dates = days_local.astype("datetime64[D]")
     day_of_year = (dates - dates.astype("datetime64[Y]")).astype(int)
@@ -83,8 +87,54 @@ def _hotspots(centres: np.ndarray, households: np.ndarray, rng: np.random.Genera
     return spots
 
 
-def _lognormal(rng, median_us, sigma: float, size: int) -> np.ndarray:
-    return (np.asarray(median_us, dtype=float) * rng.lognormal(0.0, sigma, size)).astype(np.int64)
+def _report_times(
+    categories: list[Category], count: int, until_us: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Category and report time of `count` incidents over the `DAYS` days (China time) that end
+    at `until_us`: the load day only up to that moment. Sorted by time."""
+    local_until = until_us + CHINA_OFFSET
+    last_day = local_until // DAY
+    days = np.arange(last_day - DAYS + 1, last_day + 1)
+    trend = 1 + 0.1 * (days - days[0]) / 365  # reporting grows as the system beds in
+    straw = np.array([c.code == "straw_burning" for c in categories])
+    # The share of each hour's reports that came before a time of day: piecewise linear.
+    hour_cdf = np.array(
+        [np.concatenate([[0], np.cumsum(w)]) / w.sum() for w in (HOUR_WEIGHT, STRAW_HOUR_WEIGHT)]
+    )
+    hour_points = np.arange(25) * HOUR
+    elapsed_today = (
+        np.interp(local_until - last_day * DAY, hour_points, hour_cdf[0]),
+        np.interp(local_until - last_day * DAY, hour_points, hour_cdf[1]),
+    )
+    share_today = np.where(straw, elapsed_today[1], elapsed_today[0])  # per category
+    rates = np.array(
+        [
+            CATEGORY_MODELS[c.code].share * daily_rate(CATEGORY_MODELS[c.code], days) * trend
+            for c in categories
+        ]
+    )
+    rates[:, -1] *= share_today
+    cells = rng.choice(rates.size, size=count, p=(rates / rates.sum()).ravel())
+    category = (cells // DAYS).astype(np.int16)
+    day = days[cells % DAYS]
+    # The time of day by the hourly profile; on the load day, only the part already past.
+    quantile = rng.random(count) * np.where(day == last_day, share_today[category], 1.0)
+    is_straw = straw[category]
+    time_of_day = np.where(
+        is_straw, np.interp(quantile, hour_cdf[1], hour_points), np.interp(quantile, hour_cdf[0], hour_points)
+    ).astype(np.int64)
+    reported = np.minimum(day * DAY + time_of_day - CHINA_OFFSET, until_us - 1)
+    order = np.argsort(reported, kind="stable")  # ids follow report time, as in real life
+    return category[order], reported[order]
+
+
+def _speeds(rng: np.random.Generator, sigma: float, units: int, index: np.ndarray) -> np.ndarray:
+    """Each case's speed factor, `index` being its unit (township or department): the units get
+    the same log-normally spaced factors whatever the seed, in random order, scaled so that
+    their geometric mean over the cases is 1. Units differ; the county's pace does not."""
+    quantiles = [NormalDist().inv_cdf((rank + 0.5) / units) for rank in range(units)]
+    per_case = np.exp(sigma * rng.permutation(np.array(quantiles)))[index]
+    return per_case / np.exp(np.log(per_case).mean()) if len(per_case) else per_case
 
 
 def generate_incidents(
@@ -97,9 +147,12 @@ def generate_incidents(
     until_us: int,
     first_id: int,
     rng: np.random.Generator,
+    calendar: WorkCalendar,
+    pace: Pace = PACE,
 ) -> dict[str, tuple[str, np.ndarray]]:
-    """Staging columns (name → (type, values)) for `count` incidents reported in the two years
-    before `until_us` (µs since the Unix epoch)."""
+    """Columns (name → (type, values)) for `count` incidents reported in the two years up to
+    `until_us` (µs since the Unix epoch), as they stand at that moment. `calendar` is the
+    county's working time, covering the two years and a few after."""
     areas = partition.areas
     grids = partition.indices("grid")
     grid_households = np.array([areas[g].households for g in grids], dtype=float)
@@ -108,27 +161,7 @@ def generate_incidents(
     centres = shapely.get_coordinates(shapely.centroid([areas[g].geom for g in grids]))
 
     # -- what and when ------------------------------------------------------------------
-    first_day = until_us // DAY - DAYS
-    days = np.arange(first_day, first_day + DAYS)
-    trend = 1 + 0.1 * (days - first_day) / 365  # reporting grows as the system beds in
-    rates = np.array(
-        [
-            CATEGORY_MODELS[c.code].share * _daily_rate(CATEGORY_MODELS[c.code], days) * trend
-            for c in categories
-        ]
-    )
-    cells = rng.choice(rates.size, size=count, p=(rates / rates.sum()).ravel())
-    category = (cells // DAYS).astype(np.int16)
-    straw = category == [c.code for c in categories].index("straw_burning")
-    hour = np.where(
-        straw,
-        rng.choice(24, size=count, p=STRAW_HOUR_WEIGHT / STRAW_HOUR_WEIGHT.sum()),
-        rng.choice(24, size=count, p=HOUR_WEIGHT / HOUR_WEIGHT.sum()),
-    )
-    local = days[cells % DAYS] * DAY + hour * HOUR + rng.integers(0, HOUR, count)
-    reported = np.minimum(local - CHINA_OFFSET, until_us - 1)
-    order = np.argsort(reported, kind="stable")  # ids follow report time, as in real life
-    category, reported = category[order], reported[order]
+    category, reported = _report_times(categories, count, until_us, rng)
 
     # -- where --------------------------------------------------------------------------
     grid_pos = np.empty(count, dtype=np.int64)
@@ -173,79 +206,137 @@ def generate_incidents(
     )
 
     # -- how it went ----------------------------------------------------------------------
-    # The workflow of server/incidents/workflow.py: accept → dispatch (due = limit) → start →
-    # resolve → verify (or rework → resolve again) → close → rate; or reject; or the grid
-    # member's self_handle (straight to resolved). Overdue cases escalate one level at the due
-    # time and one more for each further time limit, as escalate_overdue() does.
-    township_speed = rng.lognormal(0.0, 0.35, len(areas))  # used at township indices only
-    speed = township_speed[partition.township_of()[grid_index]]
+    # The workflow of server/incidents/workflow.py: accept → dispatch (due = the time limit) →
+    # start → resolve → verify (or rework → resolve again) → close → rate; or reject; or the grid
+    # member's self_handle (straight to resolved); or, once started, register (挂账) and resume
+    # months later with a new clock. Overdue open cases escalate one level at the due time and
+    # one more for each further time limit, as escalate_overdue() does.
+    # Townships and departments differ in speed, by factors that average 1 over the cases, so
+    # that the county as a whole keeps the same pace (and overdue share) whatever the seed.
+    townships = partition.indices("township")
+    township_row = np.searchsorted(townships, partition.township_of()[grid_index])
+    speed = _speeds(rng, 0.3, len(townships), township_row)
     all_departments = np.array(sorted(people.department_handlers))
     department = np.array([c.department_id for c in categories])[category]
-    elsewhere = rng.random(count) < 0.06  # a case that another department's duties cover
+    elsewhere = rng.random(count) < pace.other_department
     department[elsewhere] = rng.choice(all_departments, size=int(elsewhere.sum()))
     department_row = np.searchsorted(all_departments, department)
-    slowness = speed * rng.lognormal(0.0, 0.3, len(all_departments))[department_row]
+    slowness = speed * _speeds(rng, 0.25, len(all_departments), department_row)
     limit = np.array([c.time_limit_us for c in categories])[category]
+    working = np.array([c.working for c in categories])[category]
+    round_the_clock = ~working & (limit <= pace.round_the_clock)
     base_priority = np.array([PRIORITIES.index(c.priority) for c in categories])[category]
     priority = np.clip(base_priority + rng.choice([-1, 0, 1], size=count, p=[0.08, 0.84, 0.08]), 0, 3)
 
-    # Reports at night wait for the morning shift.
-    local_hour = ((reported + CHINA_OFFSET) % DAY) / HOUR
-    night_wait = np.where(local_hour >= 20, 32.5 - local_hour, np.where(local_hour < 8, 8.5 - local_hour, 0))
-    first_look = reported + (night_wait * HOUR).astype(np.int64)
-    rejected = rng.random(count) < np.where(by_app, 0.02, 0.07)
+    def centre(times: np.ndarray) -> np.ndarray:
+        """When the grid centre takes a step planned for `times`: in its day shift."""
+        return np.where(round_the_clock, times, on_duty(times, rng.random(count), pace))
+
+    def department_time(start: np.ndarray, amount: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+        """`amount` of a department's time after `start`: working time for working-time
+        categories. With `only`, right for those cases only (the rest are never used)."""
+        result = start + amount
+        rows = working if only is None else working & only
+        result[rows] = calendar.add(start[rows], amount[rows])
+        return result
+
+    def delay(step: tuple, scale=1.0) -> np.ndarray:
+        return lognormal(rng, step[0] * scale, step[1], count)
+
+    def pace_of_limit(step: tuple, scale=1.0) -> np.ndarray:
+        return lognormal(rng, np.minimum(step[0], step[1] * limit) * scale, step[2], count)
+
+    first_look = centre(reported)
+    rejected = rng.random(count) < np.where(by_app, pace.reject_app, pace.reject_other)
     self_share = np.array([CATEGORY_MODELS[c.code].self_handled for c in categories])[category]
-    self_handled = ~rejected & by_app & (rng.random(count) < self_share)
+    self_handled = ~rejected & by_app & (rng.random(count) < self_share * pace.self_handled)
     dispatched_case = ~rejected & ~self_handled
 
-    accepted = first_look + _lognormal(rng, 25 * MINUTE * speed, 0.9, count)
-    dispatched = accepted + _lognormal(rng, 45 * MINUTE * speed, 0.9, count)
-    started = dispatched + _lognormal(rng, HOUR * slowness, 1.0, count)
-    due_first = dispatched + limit
+    accepted = centre(first_look + delay(pace.accept, speed))
+    dispatched = centre(accepted + delay(pace.dispatch, speed))
+    started = department_time(dispatched, pace_of_limit(pace.start, slowness))
+    first_due = department_time(dispatched, limit)
     work = np.where(
         self_handled,
-        _lognormal(rng, 1.5 * HOUR * speed, 0.8, count),
-        _lognormal(rng, 0.3 * limit * slowness, 0.75, count),
+        delay(pace.self_handle, speed),
+        lognormal(
+            rng,
+            np.where(round_the_clock, pace.urgent_work_share, pace.work_share[0]) * limit * slowness,
+            pace.work_share[1],
+            count,
+        ),
     )
-    shelved = dispatched_case & (rng.random(count) < 0.008)  # 挂账: on the books for months
-    work = np.where(shelved, work * 40 + 60 * DAY, work)
-    done = np.where(self_handled, first_look + work, started + work)
-    extended_at = dispatched + (0.6 * limit).astype(np.int64)
-    extended = dispatched_case & (rng.random(count) < 0.03) & (extended_at < done)
-    due = np.where(extended, due_first + limit, due_first)
+    done = np.where(self_handled, first_look + work, department_time(started, work))
+
+    # 挂账: filed on the register while in progress, before the due time; resumed months later
+    # with a new clock (dispatched_at and due_at start again), then handled as any case.
+    registered_case = dispatched_case & (rng.random(count) < pace.register)
+    room = np.maximum(first_due - started, HOUR)
+    registered = centre(started + (room * rng.uniform(0.2, 0.9, count)).astype(np.int64))
+    resumed = centre(registered + delay(pace.registered_for))
+    resumed_due = department_time(resumed, limit, registered_case)
+    done = np.where(registered_case, department_time(resumed, work, registered_case), done)
+    registered = np.where(registered_case, registered, NEVER)
+    resumed = np.where(registered_case, resumed, NEVER)
+
+    # Extensions go to cases that would run late, asked for while they still run.
+    late = dispatched_case & ~registered_case & (done > first_due)
+    extended_at = department_time(dispatched, (0.6 * limit).astype(np.int64), late)
+    extended = late & (extended_at < done) & (rng.random(count) < pace.extend)
+    extended_due = department_time(first_due, limit, extended)  # one more time limit from the due
     extended_at = np.where(extended, extended_at, NEVER)
-    due = np.where(extended & (extended_at > until_us), due_first, due)
-    reworked_case = ~rejected & (rng.random(count) < 0.05)
+    due = np.where(registered_case, resumed_due, np.where(extended, extended_due, first_due))
+    clock_start = np.where(registered_case, resumed, dispatched)
+    # Past its due time a case turns red on the supervision screen (督办) and is pushed through
+    # (once started: a case started late still takes its time).
+    push = lognormal(rng, pace.supervised[0] * limit, pace.supervised[1], count)
+    pushed = department_time(np.maximum(due, started), push, dispatched_case & (done > due))
+    done = np.where(dispatched_case, np.minimum(done, pushed), done)
+
+    reworked_case = ~rejected & (rng.random(count) < pace.rework)
     first_resolved = np.where(reworked_case, done, NEVER)
-    reworked = np.where(reworked_case, done + _lognormal(rng, 3 * HOUR, 0.8, count), NEVER)
-    resolved = np.where(reworked_case, reworked + work // 2, done)
-    # Verification and closing keep pace with the time limit: a 4-hour case is checked within the hour.
-    verified = resolved + _lognormal(rng, np.minimum(3 * HOUR, 0.12 * limit), 0.8, count)
-    closed = verified + _lognormal(rng, np.minimum(1.5 * HOUR, 0.06 * limit), 0.7, count)
-    rated = np.where(rng.random(count) < 0.55, closed + _lognormal(rng, 20 * HOUR, 0.8, count), NEVER)
+    rework_at = done + delay(pace.rework_after)
+    again = np.where(
+        self_handled, rework_at + work // 2, department_time(rework_at, work // 2, reworked_case)
+    )
+    reworked = np.where(reworked_case, rework_at, NEVER)
+    resolved = np.where(reworked_case, again, done)
+    verified = centre(resolved + pace_of_limit(pace.verify))
+    closed = centre(verified + pace_of_limit(pace.close))
+    rated = np.where(rng.random(count) < pace.rated, closed + delay(pace.rate_after), NEVER)
     rating = np.where(
         closed > due,
         rng.choice([1, 2, 3, 4, 5], size=count, p=[0.08, 0.12, 0.25, 0.30, 0.25]),
         rng.choice([1, 2, 3, 4, 5], size=count, p=[0.02, 0.04, 0.12, 0.32, 0.50]),
     )
-    escalated_at = np.where(dispatched_case & (done > due), due, NEVER)
-    escalated_again_at = np.where(
-        dispatched_case & (done > due + (due - dispatched)), due + (due - dispatched), NEVER
-    )
+    # escalate_overdue() moves an open case one level at its due time and one more at each
+    # further time limit past it (grid → village → township → county).
+    span = due - clock_start
+    escalated = [
+        np.where(dispatched_case & (closed > due + times * span), due + times * span, NEVER)
+        for times in range(3)
+    ]
 
     # Each kind of case skips the steps it never takes.
     rejected_at = np.where(rejected, accepted, NEVER)
-    for column in (accepted, dispatched, started, due, extended_at, escalated_at, escalated_again_at):
+    for column in (accepted, dispatched, started, first_due, due, extended_at, *escalated):
         column[~dispatched_case] = NEVER
     for column in (first_resolved, reworked, resolved, verified, closed, rated):
         column[rejected] = NEVER
 
     # Cut at `until`: what has not happened yet is not known.
-    steps = (accepted, rejected_at, dispatched, started, extended_at, escalated_at, escalated_again_at,
+    steps = (accepted, rejected_at, dispatched, started, registered, resumed, extended_at, *escalated,
              first_resolved, reworked, resolved, verified, closed, rated)  # fmt: skip
     for column in steps:
         column[column > until_us] = NEVER
-    due[dispatched == NEVER] = NEVER  # a due time is known from the dispatch on
+    # The due time running at `until`: none before the dispatch and none on the register.
+    due = np.where(
+        registered_case,
+        np.where(resumed != NEVER, resumed_due, first_due),
+        np.where(extended_at != NEVER, extended_due, first_due),
+    )
+    due[(dispatched == NEVER) | ((registered != NEVER) & (resumed == NEVER))] = NEVER
+    first_due[dispatched == NEVER] = NEVER
     # Resolved once, with the verification that will send it back still to come: just resolved.
     pending_rework = (first_resolved != NEVER) & (reworked == NEVER)
     resolved[pending_rework] = first_resolved[pending_rework]
@@ -253,11 +344,11 @@ def generate_incidents(
 
     status = np.full(count, STATUSES.index("reported"), dtype=np.int16)
     for name, column in [("accepted", accepted), ("rejected", rejected_at), ("dispatched", dispatched),
-                         ("in_progress", started), ("resolved", resolved), ("verified", verified),
-                         ("closed", closed)]:  # fmt: skip
+                         ("in_progress", started), ("registered", registered), ("in_progress", resumed),
+                         ("resolved", resolved), ("verified", verified), ("closed", closed)]:  # fmt: skip
         status[column != NEVER] = STATUSES.index(name)
     status[(reworked != NEVER) & (resolved == NEVER)] = STATUSES.index("in_progress")
-    handling = ((escalated_at != NEVER).astype(np.int16) + (escalated_again_at != NEVER)).astype(np.int16)
+    handling = sum((column != NEVER).astype(np.int16) for column in escalated).astype(np.int16)
 
     handler_table = np.array([people.department_handlers[d] for d in all_departments])
     handler = np.where(
@@ -302,11 +393,18 @@ def generate_incidents(
         "reported_at": ("timestamptz", reported),
         "accepted_at": ("timestamptz", accepted),
         "rejected_at": ("timestamptz", rejected_at),
-        "dispatched_at": ("timestamptz", dispatched),
+        # The incident's: the clock's start, the dispatch or the resumption after the register.
+        "dispatched_at": ("timestamptz", np.where(resumed != NEVER, resumed, dispatched)),
+        "first_dispatched_at": ("timestamptz", dispatched),  # the dispatch step's
         "started_at": ("timestamptz", started),
+        "registered_at": ("timestamptz", registered),
+        "resumed_at": ("timestamptz", resumed),
         "extended_at": ("timestamptz", extended_at),
-        "escalated_at": ("timestamptz", escalated_at),
-        "escalated_again_at": ("timestamptz", escalated_again_at),
+        **{
+            f"escalated_{level}_at": ("timestamptz", at)
+            for level, at in zip(HANDLING_LEVELS[1:], escalated, strict=True)
+        },
+        "first_due_at": ("timestamptz", first_due),  # the due time the dispatch set
         "due_at": ("timestamptz", due),
         "first_resolved_at": ("timestamptz", first_resolved),
         "reworked_at": ("timestamptz", reworked),
@@ -323,11 +421,12 @@ STAGE_COLUMNS = (
     "id", "grid_id", "lon", "lat", "accuracy_m", "category", "description", "channel", "reporter_id",
     "reporter_name", "status", "priority", "department_id", "handling_level", "self_handled", "rework_count",
     "extension_count", "rating", "reported_at", "accepted_at", "rejected_at", "dispatched_at", "due_at",
-    "resolved_at", "verified_at", "closed_at", "rated_at",
+    "registered_at", "resolved_at", "verified_at", "closed_at", "rated_at",
 )  # fmt: skip
 _STEP_COLUMNS = (
-    "reported_at", "accepted_at", "rejected_at", "dispatched_at", "started_at", "extended_at", "escalated_at",
-    "escalated_again_at", "reworked_at", "resolved_at", "verified_at", "closed_at", "rated_at",
+    "reported_at", "accepted_at", "rejected_at", "dispatched_at", "started_at", "registered_at",
+    "extended_at", "escalated_village_at", "escalated_township_at", "escalated_county_at", "reworked_at",
+    "resolved_at", "verified_at", "closed_at", "rated_at",
 )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 
 import numpy as np
@@ -20,11 +20,12 @@ from tqdm import tqdm
 
 from server.auth.demo import create_demo_accounts
 from server.demo.boundary import load_county
-from server.demo.bulk import US_PER_SECOND, copy_arrays, copy_batches, create_stage
+from server.demo.bulk import NEVER, US_PER_SECOND, copy_arrays, copy_batches, create_stage
 from server.demo.categories import Category, caller_names, description_texts
 from server.demo.events import event_batches
 from server.demo.incidents import (
     CHANNELS,
+    DAYS,
     HANDLING_LEVELS,
     PRIORITIES,
     STATUSES,
@@ -35,6 +36,7 @@ from server.demo.partition import Partition, build_partition
 from server.demo.patrols import generate_patrols
 from server.demo.people import People, build_people
 from server.demo.settlements import generate_settlements
+from server.demo.worktime import WorkCalendar
 
 CHINA = timezone(timedelta(hours=8))
 # What a load replaces, after the incidents. CASCADE also empties what hangs off these (tokens).
@@ -47,6 +49,8 @@ class DemoSummary:
     seed: int
     until: datetime
     counts: dict[str, int] = field(default_factory=dict)
+    backlog: dict[str, int] = field(default_factory=dict)  # open cases by status at `until`
+    overdue: int = 0  # open cases past their due time at `until`
     accounts: list[dict] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
@@ -56,6 +60,9 @@ class DemoSummary:
             f"demo county 洪雅县 loaded in {self.seconds:.1f} s (seed {self.seed}, "
             f"two years up to {self.until:%Y-%m-%d %H:%M} China time):",
             *(f"  {name:<22}{count:>10,}" for name, count in self.counts.items()),
+            f"open backlog {sum(self.backlog.values()):,} ("
+            + ", ".join(f"{status} {count:,}" for status, count in self.backlog.items())
+            + f"), {self.overdue:,} of them overdue ({self.overdue_share:.1%})",
             "time per step: " + ", ".join(f"{name} {sec:.1f} s" for name, sec in self.step_seconds.items()),
         ]
         if self.accounts:
@@ -63,23 +70,26 @@ class DemoSummary:
             lines += [f"  {a['username']:<16} {a['password']}  {a['token']}" for a in self.accounts]
         return "\n".join(lines)
 
+    @property
+    def overdue_share(self) -> float:
+        return self.overdue / max(sum(self.backlog.values()), 1)
+
 
 def _sql(name: str) -> str:
     return resources.files("server.demo").joinpath("sql", name).read_text(encoding="utf-8")
 
 
-def default_until(today: date | None = None) -> datetime:
-    """Midnight at the start of today, China time: the demo's two years end there."""
-    today = today or datetime.now(CHINA).date()
-    return datetime(today.year, today.month, today.day, tzinfo=CHINA)
+def default_until() -> datetime:
+    """Now, to the second, China time: the demo's two years end at the moment of loading."""
+    return datetime.now(CHINA).replace(microsecond=0)
 
 
 def _reference(conn: psycopg.Connection) -> tuple[dict[int, str], list[Category]]:
     departments = dict(conn.execute("SELECT id, code FROM departments ORDER BY id").fetchall())
     categories = [
-        Category(code, int(limit.total_seconds() * US_PER_SECOND), department_id, priority)
-        for code, limit, department_id, priority in conn.execute(
-            """SELECT code, time_limit, default_department_id, default_priority
+        Category(code, int(limit.total_seconds() * US_PER_SECOND), department_id, priority, unit == "working")
+        for code, limit, department_id, priority, unit in conn.execute(
+            """SELECT code, time_limit, default_department_id, default_priority, time_limit_unit
                  FROM categories WHERE active ORDER BY code"""
         )
     ]
@@ -192,7 +202,7 @@ def load_demo(
     url: str, *, seed: int, incident_count: int, progress: bool = False, until: datetime | None = None
 ) -> DemoSummary:
     """Replace everything with the demo county, in one transaction. Same seed, count and `until`,
-    same data; `until` defaults to the start of today (China time)."""
+    same data; `until` defaults to now: the history ends at the moment of loading."""
     started = time.perf_counter()
     until = until or default_until()
     until_us = int(until.astimezone(UTC).timestamp()) * US_PER_SECOND
@@ -205,6 +215,10 @@ def load_demo(
         # the rollup triggers) to stay in memory, for this transaction only.
         conn.execute("SET LOCAL work_mem = '256MB'")
         departments, categories = _reference(conn)
+        # Two years back and, for due times and cases resumed from the register, years ahead.
+        calendar = WorkCalendar.read(
+            conn, first=until - timedelta(days=DAYS + 2), last=until + timedelta(days=4 * 365)
+        )
         steps.next("generate county")
         county, seat = load_county()
         settlements = generate_settlements(county, seat, rng)
@@ -221,6 +235,7 @@ def load_demo(
             until_us=until_us,
             first_id=1,
             rng=rng,
+            calendar=calendar,
         )
         patrols = generate_patrols(
             partition=partition, households=homes, people=people, until_us=until_us, rng=rng
@@ -268,6 +283,15 @@ def load_demo(
         "patrols": patrol_count,
     }
     steps.next(None)
+    status = incidents["status"][1]
+    open_cases = ~np.isin(status, [STATUSES.index("closed"), STATUSES.index("rejected")])
+    summary.backlog = {
+        name: int((status == index).sum())
+        for index, name in enumerate(STATUSES)
+        if name not in ("closed", "rejected")
+    }
+    due = incidents["due_at"][1]
+    summary.overdue = int((open_cases & (due != NEVER) & (due < until_us)).sum())
     summary.step_seconds = steps.seconds
     summary.seconds = time.perf_counter() - started
     return summary

@@ -1,6 +1,7 @@
-"""Patrol check-ins of grid members over the two years: most walk their grid a couple of times a
-week (less in the mountains); some stop for weeks now and then, a few have stopped lately, and
-grids without a member are never walked. That is what the coverage layer has to reveal."""
+"""Patrol check-ins of grid members over the two years up to the day before the load (the load
+day's own patrols are `demo live`'s): most walk their grid a couple of times a week (less in the
+mountains); some stop for weeks now and then, a few have stopped lately, and grids without a
+member are never walked. That is what the coverage layer has to reveal."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import shapely
 
 from server.demo.bulk import Points
-from server.demo.incidents import CHINA_OFFSET, DAY, DAYS, HOUR, MINUTE
+from server.demo.incidents import DAYS
+from server.demo.pace import CHINA_OFFSET, DAY, HOUR, MINUTE
 from server.demo.partition import Partition
 from server.demo.people import People
 from server.demo.settlements import KM_PER_DEGREE_LAT, KM_PER_DEGREE_LON
@@ -22,7 +24,8 @@ def generate_patrols(
     rugged = np.array([areas[g].ruggedness for g in grids])
     per_week = rng.lognormal(np.log(2.2) - 0.8 * rugged, 0.45)
     visits = rng.poisson(per_week * DAYS / 7)
-    first_us = (until_us // DAY - DAYS) * DAY
+    # The DAYS days (China time) before the day of `until_us`; `offset` counts from the first.
+    first_us = ((until_us + CHINA_OFFSET) // DAY - DAYS) * DAY - CHINA_OFFSET
     window_us = DAYS * DAY
 
     # A break of 2-8 weeks somewhere for a quarter of the members; a few stopped recently.
@@ -35,9 +38,8 @@ def generate_patrols(
 
     which = np.repeat(np.arange(len(grids)), visits)
     day = rng.integers(0, DAYS, len(which))
-    offset = day * DAY + rng.integers(8 * HOUR, 18 * HOUR, len(which)) - CHINA_OFFSET
+    offset = day * DAY + rng.integers(8 * HOUR, 18 * HOUR, len(which))
     keep = ~(has_gap[which] & (offset >= gap_start[which]) & (offset < gap_start[which] + gap_length[which]))
-    keep &= offset + first_us < until_us - 2 * HOUR
     which, offset = which[keep], offset[keep]
     order = np.argsort(offset, kind="stable")
     which, offset = which[order], offset[order]

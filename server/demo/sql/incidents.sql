@@ -3,8 +3,8 @@
 INSERT INTO incidents (id, geom, accuracy_m, grid_id, category_code, description, channel,
                        reporter_id, reporter_name, status, priority, department_id, handling_level,
                        self_handled, rework_count, extension_count, reported_at, accepted_at,
-                       rejected_at, dispatched_at, due_at, resolved_at, verified_at, closed_at,
-                       rated_at, rating, updated_at)
+                       rejected_at, dispatched_at, due_at, registered_at, resolved_at, verified_at,
+                       closed_at, rated_at, rating, updated_at)
 SELECT s.id,
        ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
        round(s.accuracy_m::numeric, 1),
@@ -26,6 +26,7 @@ SELECT s.id,
        nullif(s.rejected_at, 'infinity'),
        nullif(s.dispatched_at, 'infinity'),
        nullif(s.due_at, 'infinity'),
+       nullif(s.registered_at, 'infinity'),
        nullif(s.resolved_at, 'infinity'),
        nullif(s.verified_at, 'infinity'),
        nullif(s.closed_at, 'infinity'),
