@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import create_database, drop_database
+from database_support import create_database, drop_database
 from psycopg import sql
 from psycopg.rows import dict_row
 
