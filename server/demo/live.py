@@ -104,7 +104,7 @@ class LiveStats:
 
     def line(self) -> str:
         done = sorted(self.actions.items(), key=lambda item: (-item[1], item[0]))
-        moves = ", ".join(f"{name} {count}" for name, count in done) or "nothing yet"
+        moves = ", ".join(f"{name} {count}" for name, count in done) or "nothing"
         return f"{moves}; {self.skipped} skipped (moved by others meanwhile), {self.errors} errors"
 
 
