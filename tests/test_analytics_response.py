@@ -288,3 +288,28 @@ def test_the_query_model_is_the_openapi_entry(api, analytics_url, tmp_path):
 def test_the_columns_name_every_indicator():
     assert [column.key for column in COLUMNS[2:]] == list(INDICATORS)
     assert {column.key for column in COLUMNS if column.kind == "rate"} == set(RATES)
+
+
+def test_the_monthly_series_equals_the_indicators_of_each_month(analytics_url):
+    """The trend charts' months hold the same received, due, closed and on-time counts as the
+    bulletin's indicators for that month alone."""
+    from datetime import date
+
+    from server.analytics.period import Period
+    from server.analytics.response import Selection, response_rows
+    from server.analytics.trends import monthly
+    from server.auth.scope import SEES_ALL
+
+    with psycopg.connect(analytics_url, row_factory=dict_row) as conn:
+        period = Period.of(start=date(2026, 5, 1), end=None, as_of=AS_OF, zone=CHINA)
+        series = monthly(
+            conn, Selection("township", period, SEES_ALL), first_month=date(2026, 2, 1), months=4, as_of=AS_OF
+        )
+        for point in series:
+            first = date.fromisoformat(point["month"] + "-01")
+            one = Period.of(start=first, end=None, as_of=AS_OF, zone=CHINA)
+            totals = response_rows(conn, Selection("township", one, SEES_ALL))["totals"]
+            assert {key: point[key] for key in ("received", "due", "closed", "closed_on_time")} == {
+                key: totals[key] for key in ("received", "due", "closed", "closed_on_time")
+            }
+        assert sum(point["received"] for point in series) > 100

@@ -81,15 +81,31 @@ def _percentile(fraction: float | tuple[float, ...], value):
     return func.percentile_cont(fractions).within_group(value)
 
 
-def case_columns(period: Period) -> list:
-    """What each case counts as in the period (docs/analytics.md): one boolean per definition,
-    and the hours that the percentiles read (NULL where the case does not count)."""
+def definitions(period: Period) -> dict:
+    """The bulletin's definitions (docs/analytics.md) as conditions on a case: received, due,
+    closed and closed on time in the period, seen at ``as_of``. The indicators and the monthly
+    series both count these."""
     i = incidents.c
     starts, ends, as_of = period.starts_at, period.ends_at, period.as_of
     received = and_(i.reported_at >= starts, i.reported_at < ends, i.reported_at <= as_of)
-    filed = and_(received, i.accepted_at <= as_of)
     due = and_(or_(i.rejected_at.is_(None), i.rejected_at > as_of), i.due_at >= starts, i.due_at < ends)
     closed = and_(due, i.closed_at <= as_of)
+    return {
+        "received": received,
+        "due": due,
+        "closed": closed,
+        "closed_on_time": and_(closed, i.closed_at <= i.due_at),
+    }
+
+
+def case_columns(period: Period) -> list:
+    """What each case counts as in the period: one boolean per definition, and the hours that
+    the percentiles read (NULL where the case does not count)."""
+    i = incidents.c
+    as_of = period.as_of
+    defined = definitions(period)
+    received, due, closed = defined["received"], defined["due"], defined["closed"]
+    filed = and_(received, i.accepted_at <= as_of)
     backlog = and_(
         i.reported_at <= as_of,
         or_(i.closed_at.is_(None), i.closed_at > as_of),
@@ -102,7 +118,7 @@ def case_columns(period: Period) -> list:
         and_(received, i.rejected_at <= as_of).label("rejected"),
         due.label("due"),
         closed.label("closed"),
-        and_(closed, i.closed_at <= i.due_at).label("closed_on_time"),
+        defined["closed_on_time"].label("closed_on_time"),
         and_(backlog, i.status == "registered", i.registered_at <= as_of).label("registered"),
         backlog.label("backlog"),
         and_(backlog, i.due_at < as_of).label("overdue"),

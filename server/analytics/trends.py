@@ -11,7 +11,7 @@ from sqlalchemy import Float, and_, case, cast, func, or_, select
 from sqlalchemy.dialects import postgresql
 
 from server.analytics.period import Period, add_months
-from server.analytics.response import Selection, filtered_source, hours_between
+from server.analytics.response import Selection, definitions, filtered_source, hours_between
 from server.analytics.tables import departments, fetch, incidents
 
 # Whiskers of the box plots: the 10th and 90th percentiles (a county's slowest cases are
@@ -24,35 +24,30 @@ def monthly(
 ) -> list[dict]:
     """For each month from ``first_month``: received, due, closed, closed on time and the two
     rates, each month seen at ``as_of``."""
-    starts = datetime.combine(first_month, time(), selection.period.zone)
-    ends = datetime.combine(add_months(first_month, months), time(), selection.period.zone)
+    zone = selection.period.zone
+    window = Period(first_month, add_months(first_month, months), as_of, zone)
     # Trends are county- or parent-wide: no unit join.
     _, source, _, conditions = filtered_source(conn, replace(selection, by="category"))
     i = incidents.c
-    received_in_window = and_(i.reported_at >= starts, i.reported_at < ends)
-    due_in_window = and_(i.due_at >= starts, i.due_at < ends)
-    received = and_(received_in_window, i.reported_at <= as_of)
-    due = and_(due_in_window, or_(i.rejected_at.is_(None), i.rejected_at > as_of))
+    defined = definitions(window)
     # The month of a moment by binary search over the months' first instants (local midnight):
     # cheaper than converting every timestamp to local time.
     firsts = [add_months(first_month, k) for k in range(months + 1)]
-    bounds = postgresql.array([datetime.combine(day, time(), selection.period.zone) for day in firsts])
-    closed = and_(due, i.closed_at <= as_of)
+    bounds = postgresql.array([datetime.combine(day, time(), zone) for day in firsts])
+    in_window = or_(
+        and_(i.reported_at >= window.starts_at, i.reported_at < window.ends_at),
+        and_(i.due_at >= window.starts_at, i.due_at < window.ends_at),
+    )
     # One pass: each case counts in the month it was received and in the month it fell due.
     cases = (
         select(
-            case((received, func.width_bucket(i.reported_at, bounds))).label("received_month"),
-            case((due, func.width_bucket(i.due_at, bounds))).label("due_month"),
-            closed.label("closed"),
-            and_(closed, i.closed_at <= i.due_at).label("on_time"),
+            case((defined["received"], func.width_bucket(i.reported_at, bounds))).label("received_month"),
+            case((defined["due"], func.width_bucket(i.due_at, bounds))).label("due_month"),
+            defined["closed"].label("closed"),
+            defined["closed_on_time"].label("on_time"),
         )
         .select_from(source)
-        .where(
-            *conditions,
-            or_(
-                and_(i.reported_at >= starts, i.reported_at < ends), and_(i.due_at >= starts, i.due_at < ends)
-            ),
-        )
+        .where(*conditions, in_window)
         .subquery("cases")
     )
     c = cases.c
