@@ -1,12 +1,12 @@
 import psycopg
 import pytest
 
-from server.db.migrate import MigrationError, discover, migrate
+from server.db.migrate import MigrationError, discover, function_files, migrate
 
 
 def test_migrations_apply_once_and_record_versions(empty_database_url):
     applied = migrate(empty_database_url)
-    assert [m.version for m in applied] == [m.version for m in discover()]
+    assert [f.path for f in applied] == [m.path for m in discover()] + [f.path for f in function_files()]
     assert migrate(empty_database_url) == []
     with psycopg.connect(empty_database_url) as conn:
         recorded = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
@@ -21,15 +21,46 @@ def test_an_edited_migration_is_refused(empty_database_url, tmp_path):
         migrate(empty_database_url, tmp_path)
 
 
-def test_a_failing_migration_leaves_nothing_behind(empty_database_url, tmp_path):
+def test_a_failing_upgrade_leaves_the_database_as_it_was(empty_database_url, tmp_path):
     (tmp_path / "0001_good.sql").write_text("CREATE TABLE good (a int);")
-    (tmp_path / "0002_bad.sql").write_text("CREATE TABLE half (a int); SELECT 1/0;")
+    migrate(empty_database_url, tmp_path)
+    (tmp_path / "0002_next.sql").write_text("CREATE TABLE next (a int);")
+    (tmp_path / "0003_bad.sql").write_text("CREATE TABLE half (a int); SELECT 1/0;")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        migrate(empty_database_url, tmp_path)
+    (tmp_path / "0003_bad.sql").unlink()
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "area.sql").write_text("CREATE FUNCTION broken() RETURNS int LANGUAGE sql AS 'SELECT 1/0';\nSELECT broken();")
     with pytest.raises(psycopg.errors.DivisionByZero):
         migrate(empty_database_url, tmp_path)
     with psycopg.connect(empty_database_url) as conn:
-        assert conn.execute("SELECT to_regclass('half')").fetchone()[0] is None
+        assert conn.execute("SELECT to_regclass('next'), to_regclass('half')").fetchone() == (None, None)
+        assert conn.execute("SELECT to_regprocedure('broken()')").fetchone()[0] is None
         versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
     assert versions == [(1,)]
+
+
+def test_a_function_file_runs_again_when_it_changes_or_a_migration_ran(empty_database_url, tmp_path):
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (a int);")
+    (functions / "area.sql").write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 1';")
+
+    def answer() -> int:
+        with psycopg.connect(empty_database_url) as conn:
+            return conn.execute("SELECT answer()").fetchone()[0]
+
+    assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["0001_first.sql", "area.sql"]
+    assert migrate(empty_database_url, tmp_path) == []
+    (functions / "area.sql").write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 2';")
+    assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["area.sql"]
+    assert answer() == 2
+    # A migration that replaces what a file defines does not win over the file.
+    (tmp_path / "0002_second.sql").write_text(
+        "CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 3';"
+    )
+    assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["0002_second.sql", "area.sql"]
+    assert answer() == 2
 
 
 def test_a_migration_behind_the_newest_applied_is_refused(empty_database_url, tmp_path):

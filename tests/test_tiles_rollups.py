@@ -10,6 +10,7 @@ from server.tiles.changes import fold_pending
 
 ROLLUPS = (
     "incident_cells",
+    "incident_cell_totals",
     "incident_cells_detail",
     "density_cells",
     "density_cells_detail",
@@ -85,6 +86,15 @@ def test_rollups_follow_inserts_workflow_updates_and_deletes(conn):
     total = conn.execute("SELECT count(*) AS n FROM incidents").fetchone()["n"]
     per_level = conn.execute("SELECT level, sum(n) AS n FROM tiles.incident_cells GROUP BY level").fetchall()
     assert {row["n"] for row in per_level} == {total}
+    cells_unlike_their_totals = conn.execute(
+        """SELECT count(*) AS n
+             FROM (SELECT level, cx, cy, sum(n) AS n, sum(n_open) AS n_open
+                     FROM tiles.incident_cells GROUP BY 1, 2, 3) AS per_category
+             FULL JOIN tiles.incident_cell_totals AS t USING (level, cx, cy)
+            WHERE coalesce(per_category.n, 0) <> coalesce(t.n, 0)
+               OR coalesce(per_category.n_open, 0) <> coalesce(t.n_open, 0)"""
+    ).fetchone()["n"]
+    assert cells_unlike_their_totals == 0
 
 
 def test_a_bulk_statement_logs_one_event(conn):
