@@ -3,7 +3,9 @@ window, and "quiet" grids that are patrolled yet report far fewer problems than 
 would lead one to expect; and the holes the last grid import left in the partition.
 
 The query is plain SQL (``sql/coverage_grids.sql``): its shape is fixed, with no optional parts
-to compose. The quiet test is a Poisson lower tail from scipy.
+to compose. The quiet test is a Poisson lower tail from scipy (``scipy.special.pdtr``, which is
+what ``scipy.stats.poisson.cdf`` computes, without importing ``scipy.stats``: 0.8 s of every
+worker's start).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from scipy.stats import poisson
+from scipy.special import pdtr
 
 NO_MEMBER, UNPATROLLED, QUIET, OK = "no_member", "unpatrolled", "quiet", "ok"
 STATUSES = (NO_MEMBER, UNPATROLLED, QUIET, OK)
@@ -34,7 +36,7 @@ def grid_status(*, has_member: bool, patrols: int, reports: int, expected: float
         return UNPATROLLED, None
     if expected <= 0:
         return OK, None
-    chance = float(poisson.cdf(reports, expected))
+    chance = float(pdtr(reports, expected))
     return (QUIET if chance < QUIET_P else OK), chance
 
 
