@@ -102,3 +102,39 @@ def test_a_patrol_drops_its_grid_and_township_tiles(app, database_url, inspector
     assert features(client, inspector, paths[1])["511423001001001"]["days_since_patrol"] == 0
     gaps = features(client, inspector, paths[0])[TOWNSHIP]["not_patrolled_7d"]
     assert gaps == len(township_grids(database_url)) - 1
+
+
+def test_each_grids_latest_patrol_follows_inserts_updates_and_deletes(conn):
+    """tiles.grid_last_patrol, which the layer reads, equals a lookup of each grid's patrols."""
+
+    def recount_differs() -> int:
+        return conn.execute(
+            """SELECT count(*) AS n
+                 FROM (SELECT DISTINCT ON (grid_id) grid_id, started_at, ended_at FROM patrols
+                        ORDER BY grid_id, started_at DESC, id DESC) AS latest
+                 FULL JOIN tiles.grid_last_patrol AS kept USING (grid_id)
+                WHERE (latest.started_at, latest.ended_at) IS DISTINCT FROM (kept.started_at, kept.ended_at)"""
+        ).fetchone()["n"]
+
+    conn.execute(
+        """INSERT INTO patrols (user_id, grid_id, started_at, ended_at, geom)
+           SELECT (SELECT id FROM users WHERE username = 'inspector1'), g.id,
+                  now() - i * interval '1 day' - interval '1 hour', now() - i * interval '1 day',
+                  ST_PointOnSurface(g.geom)
+             FROM grids g, generate_series(1, 3) AS i
+            WHERE g.level = 'grid'"""
+    )
+    # An older patrol filed later does not replace a newer one.
+    conn.execute(
+        """INSERT INTO patrols (user_id, grid_id, started_at, ended_at, geom)
+           SELECT user_id, grid_id, started_at - interval '9 days', ended_at - interval '9 days', geom
+             FROM patrols LIMIT 5"""
+    )
+    assert conn.execute("SELECT count(*) AS n FROM tiles.grid_last_patrol").fetchone()["n"] > 0
+    assert recount_differs() == 0
+    conn.execute("UPDATE patrols SET grid_id = (SELECT min(grid_id) FROM patrols) WHERE id % 4 = 0")
+    assert recount_differs() == 0
+    conn.execute("DELETE FROM patrols WHERE started_at > now() - interval '36 hours'")
+    assert recount_differs() == 0
+    conn.execute("DELETE FROM patrols")
+    assert conn.execute("SELECT count(*) AS n FROM tiles.grid_last_patrol").fetchone()["n"] == 0
