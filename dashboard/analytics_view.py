@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 import dash_ag_grid as dag
 import dash_leaflet as dl
 from dash import html
+from flask import current_app
 
 from dashboard.filters import resolve_period
 from dashboard.i18n import LOCAL_TIME, translate
@@ -42,29 +43,56 @@ def selection_for(user, *, by: str, period: Period, categories, parent: str | No
     )
 
 
-_kept: dict = {}
-_kept_lock = threading.Lock()
-KEEP_SECONDS = 600
+class KeptFigures:
+    """Figures the leaders' pages computed, kept per key for ``seconds`` in this worker (the
+    app's ``analytics_keep_seconds``). A month's indicators read every case of the month (about
+    0.3 s at a million incidents, 1 s for a year of monthly figures) and a bulletin changes
+    slowly; the API always computes afresh."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._values: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute):
+        now = time.monotonic()
+        with self._lock:
+            found = self._values.get(key)
+            if found is not None and now - found[0] < self.seconds:
+                return found[1]
+        value = compute()
+        if self.seconds > 0:
+            with self._lock:
+                for stale in [k for k, (at, _) in self._values.items() if now - at >= self.seconds]:
+                    del self._values[stale]
+                self._values[key] = (now, value)
+        return value
 
 
 def kept(key: tuple, compute):
-    """``compute()``, kept for ten minutes per key in this worker: a year of monthly figures
-    reads a year of cases (about a second at a million incidents) and changes slowly."""
-    now = time.monotonic()
-    with _kept_lock:
-        found = _kept.get(key)
-        if found is not None and now - found[0] < KEEP_SECONDS:
-            return found[1]
-    value = compute()
-    with _kept_lock:
-        for stale in [k for k, (at, _) in _kept.items() if now - at >= KEEP_SECONDS]:
-            del _kept[stale]
-        _kept[key] = (now, value)
-    return value
+    """``compute()``, or what it gave within the app's keep time (see ``KeptFigures``)."""
+    store = current_app.extensions.get("gridwatch.kept_figures")
+    if store is None:
+        settings = current_app.extensions["gridwatch.settings"]
+        store = current_app.extensions.setdefault(
+            "gridwatch.kept_figures", KeptFigures(settings.analytics_keep_seconds)
+        )
+    return store.get(key, compute)
+
+
+def _selection_key(selection: Selection) -> tuple:
+    # Not the period's as_of: kept figures are as of when they were computed.
+    period = selection.period
+    return (selection.by, selection.scope.key, selection.category, selection.parent, period.start, period.end)
+
+
+def figures(conn, selection: Selection) -> dict:
+    """The selection's indicator rows and totals (``response_rows``), kept."""
+    return kept(("figures", *_selection_key(selection)), lambda: response_rows(conn, selection))
 
 
 def trend_of(conn, selection: Selection, *, months: int, now: datetime) -> list[dict]:
-    """The monthly series of the last ``months`` months (kept: see ``kept``)."""
+    """The monthly series of the last ``months`` months, kept."""
     first = first_month_of_trend(now, months)
     key = ("trend", selection.scope.key, selection.category, selection.parent, first, months)
     return kept(key, lambda: monthly(conn, selection, first_month=first, months=months, as_of=now))
@@ -164,7 +192,7 @@ def bulletin_totals(conn, selection: Selection) -> tuple[dict, dict, dict]:
     """The selection's totals for its period, the one before and a year earlier."""
     period = selection.period
     shown = (period, period.compared("previous"), period.compared("last_year"))
-    return tuple(response_rows(conn, replace(selection, period=each))["totals"] for each in shown)
+    return tuple(figures(conn, replace(selection, period=each))["totals"] for each in shown)
 
 
 def bulletin_line(totals: dict, period: Period, language: str) -> str:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # The basemap's coordinate system: wgs84 (also CGCS2000, e.g. Tianditu) or gcj02 (Gaode,
     # Tencent), over which gridwatch's WGS84 layers are drawn shifted to match.
     basemap_crs: str = Field("wgs84", pattern="^(wgs84|gcj02)$")
+    # The leaders' pages keep the figures they computed this long per worker (the bulletin, the
+    # tables, the monthly trend); the API computes afresh. 0 computes every time.
+    analytics_keep_seconds: float = Field(300.0, ge=0)
     # The in-process vector tile cache of each worker process (server/tiles/cache.py).
     tile_cache_mb: int = Field(256, ge=1)
     # `gridwatch serve` (and so `make run`) also runs `gridwatch demo live` beside the servers,

@@ -19,8 +19,16 @@ window.gridwatchAnalytics = {
   hover: function () {
     return {weight: 3, color: "#1f4e79"};
   },
-  tooltip: function (feature, layer) {
-    const p = feature.properties;
-    if (p && p.label) { layer.bindTooltip(p.label, {sticky: true}); }
+  // A unit's name and its figure; coverage features (read from the API) name their status
+  // through the hideout's translations.
+  tooltip: function (feature, layer, context) {
+    const p = feature.properties || {};
+    let label = p.label;
+    const hideout = (context && context.hideout) || {};
+    if (!label && hideout.statusNames) {
+      const name = hideout.language === "en" ? (p.name_en || p.name) : p.name;
+      label = name + ": " + (hideout.statusNames[p.status] || p.status);
+    }
+    if (label) { layer.bindTooltip(label, {sticky: true}); }
   },
 };

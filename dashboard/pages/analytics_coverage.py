@@ -3,6 +3,8 @@ a window of days, the list of gaps to act on, and the holes the last grid import
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
@@ -18,6 +20,7 @@ from server.db import get_db
 dash.register_page(__name__, path="/analytics/coverage", name="coverage")
 
 STATUS_COLOURS = {"no_member": "#a50f15", "unpatrolled": "#fb6a4a", "quiet": "#fdd49e", "ok": "#a1d99b"}
+MAP_SIMPLIFY = 0.0002  # degrees, about 20 m: the county fills the map
 GAP_COLUMNS = ("name", "coverage_status", "member", "households", "days_since_patrol", "patrols", "reports")
 
 
@@ -44,10 +47,7 @@ def layout(lang: str | None = None, **_query):
                 className="gw-analytics-controls",
             ),
             html.Div(
-                [
-                    view.choropleth("coverage-map", "coverage-units", canvas=True),
-                    html.Div(id="coverage-legend"),
-                ],
+                [view.choropleth("coverage-map", "coverage-units", canvas=True)],
                 className="gw-analytics-map",
             ),
             html.H3(translate("coverage.gaps", language)),
@@ -58,10 +58,29 @@ def layout(lang: str | None = None, **_query):
     )
 
 
+# The map reads the coverage API itself (GeoJSON `url`): 2,184 outlines (1 MB) passed through
+# a callback cost seconds in Dash's renderer; fetched by the layer they cost a download.
 @callback(
-    Output("coverage-units", "data"),
+    Output("coverage-units", "url"),
     Output("coverage-units", "hideout"),
-    Output("coverage-legend", "children"),
+    Input("coverage-days", "value"),
+    State("coverage-language", "data"),
+)
+def refresh_map(days, language):
+    if current_user() is None:
+        raise dash.exceptions.PreventUpdate
+    query = urlencode({"days": int(days or 7), "simplify": MAP_SIMPLIFY})
+    return f"/api/v1/analytics/coverage?{query}", {
+        "property": "status",
+        "breaks": [],
+        "colours": [],
+        "statusColours": STATUS_COLOURS,
+        "statusNames": {status: translate(f"coverage.status.{status}", language) for status in STATUSES},
+        "language": language,
+    }
+
+
+@callback(
     Output("coverage-totals", "children"),
     Output("coverage-table", "rowData"),
     Output("coverage-table", "columnDefs"),
@@ -80,14 +99,8 @@ def refresh(days, language):
             level="grid",
             now=clock.now(),
             members_visible=user.role in LAYERS["grids"].fields["member"].roles,
-            simplify=0.0002,
+            simplify=None,  # the figures only: the map has its outlines
         )
-    for feature in body["features"]:
-        properties = feature["properties"]
-        name = properties["name"] if language == "zh" else (properties["name_en"] or properties["name"])
-        status = translate(f"coverage.status.{properties['status']}", language)
-        properties["label"] = f"{name}: {status}"
-        properties["code"] = properties["unit"]
     status_names = {status: translate(f"coverage.status.{status}", language) for status in STATUSES}
     totals = [
         html.Span(
@@ -101,9 +114,6 @@ def refresh(days, language):
         for status in STATUSES
     ]
     return (
-        {"type": "FeatureCollection", "features": body["features"]},
-        {"property": "status", "breaks": [], "colours": [], "statusColours": STATUS_COLOURS},
-        None,
         totals,
         _gap_rows(body["features"], status_names, language),
         [

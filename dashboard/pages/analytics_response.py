@@ -15,7 +15,6 @@ from dashboard import analytics_view as view
 from dashboard.i18n import resolve_language, translate
 from dashboard.shell import login_prompt
 from server import clock
-from server.analytics.response import response_rows
 from server.analytics.shapes import LEVEL_BELOW, trail, unit_shapes
 from server.analytics.trends import close_time_spread
 from server.analytics.views import COLUMNS
@@ -83,6 +82,9 @@ def layout(lang: str | None = None, unit: str | None = None, **_query):
 def drill(clicked, _crumbs, parent):
     """A click on a unit opens what is inside it; a breadcrumb goes back up."""
     if isinstance(ctx.triggered_id, dict):
+        if not ctx.triggered[0]["value"]:
+            # New breadcrumb buttons fire this with no click; answering would redraw the page.
+            raise dash.exceptions.PreventUpdate
         return ctx.triggered_id["code"] or None
     properties = (clicked or {}).get("properties") or {}
     if properties.get("level") in ("township", "village"):
@@ -128,7 +130,7 @@ FILTERS = (
 def refresh_units(indicator, parent, categories, period_key, language):
     with get_db().connection() as conn:
         selection, crumbs, _ = _context(conn, parent, categories, period_key)
-        rows = response_rows(conn, selection)["rows"]
+        rows = view.figures(conn, selection)["rows"]
         shapes = unit_shapes(conn, level=selection.by, parent=parent)
     scale = view.colour_scale(indicator, [row[indicator] for row in rows])
     return (

@@ -14,7 +14,6 @@ from dashboard import analytics_view as view
 from dashboard.i18n import format_time, resolve_language, translate
 from dashboard.shell import login_prompt
 from server import clock
-from server.analytics.response import response_rows
 from server.auth import current_user
 from server.db import get_db
 from server.errors import NotFound
@@ -134,8 +133,8 @@ def refresh_figures(categories, period_key, page):
     language = page["language"]
     with get_db().connection() as conn:
         rows = (
-            (translate("grid.heading", language), response_rows(conn, own)["totals"]),
-            (translate("column.township", language), response_rows(conn, theirs)["totals"]),
+            (translate("grid.heading", language), view.figures(conn, own)["totals"]),
+            (translate("column.township", language), view.figures(conn, theirs)["totals"]),
         )
     header = html.Tr([html.Th(""), *[html.Th(translate(f"indicator.{key}", language)) for key in FIGURES]])
     body = [

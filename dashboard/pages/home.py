@@ -13,7 +13,6 @@ from dashboard.i18n import format_count, resolve_language, translate
 from layers.catalog import LAYERS
 from server import clock
 from server.analytics.coverage import STATUSES, coverage
-from server.analytics.response import response_rows
 from server.auth import current_user
 from server.db import get_db
 
@@ -76,7 +75,7 @@ def bulletin(language):
 def townships(language):
     with get_db().connection() as conn:
         _, selection, _ = _this_month(conn)
-        rows = response_rows(conn, selection)["rows"]
+        rows = view.figures(conn, selection)["rows"]
     ranked = sorted((r for r in rows if r["on_time_rate"] is not None), key=lambda r: r["on_time_rate"])
     return [
         _townships("analytics.slowest", ranked[:5], "home-slowest", language),
