@@ -55,6 +55,7 @@ PAGES = {
     "overview": ("/dashboard/", "#home-trend .main-svg"),
     "response": ("/dashboard/analytics/response", "#response-map path.leaflet-interactive"),
     "coverage": ("/dashboard/analytics/coverage", "#coverage-total-ok"),
+    "coverage, map drawn": ("/dashboard/analytics/coverage", "#coverage-map .leaflet-overlay-pane canvas"),
     "grid": ("/dashboard/grid/{grid}", "#grid-figures-table"),
 }
 PASSWORD = "bench leader password"

@@ -59,14 +59,17 @@ def layout(lang: str | None = None, **_query):
 
 
 # The map reads the coverage API itself (GeoJSON `url`): 2,184 outlines (1 MB) passed through
-# a callback cost seconds in Dash's renderer; fetched by the layer they cost a download.
+# a callback cost seconds in Dash's renderer; fetched by the layer they cost a download. It
+# starts once the figures are shown: drawing 2,184 grids holds the browser for half a second,
+# which would otherwise keep the figures from showing.
 @callback(
     Output("coverage-units", "url"),
     Output("coverage-units", "hideout"),
-    Input("coverage-days", "value"),
+    Input("coverage-totals", "children"),
+    State("coverage-days", "value"),
     State("coverage-language", "data"),
 )
-def refresh_map(days, language):
+def refresh_map(_totals, days, language):
     if current_user() is None:
         raise dash.exceptions.PreventUpdate
     query = urlencode({"days": int(days or 7), "simplify": MAP_SIMPLIFY})
