@@ -23,10 +23,10 @@ from server.demo.incidents import generate_incidents
 from server.demo.partition import build_partition
 from server.demo.people import build_people
 from server.demo.settlements import generate_settlements
-from server.demo.worktime import WorkCalendar
 from server.incidents.service import escalate_overdue
 from server.incidents.workflow import OPEN_STATUSES
 from server.settings import Settings
+from server.worktime import WorkCalendar
 
 CHINA = timezone(timedelta(hours=8))
 UNTIL = datetime(2026, 6, 1, 10, 40, tzinfo=CHINA)  # a Monday morning: the moment of the load

@@ -30,7 +30,9 @@ def test_a_failing_upgrade_leaves_the_database_as_it_was(empty_database_url, tmp
         migrate(empty_database_url, tmp_path)
     (tmp_path / "0003_bad.sql").unlink()
     (tmp_path / "functions").mkdir()
-    (tmp_path / "functions" / "area.sql").write_text("CREATE FUNCTION broken() RETURNS int LANGUAGE sql AS 'SELECT 1/0';\nSELECT broken();")
+    (tmp_path / "functions" / "area.sql").write_text(
+        "CREATE FUNCTION broken() RETURNS int LANGUAGE sql AS 'SELECT 1/0';\nSELECT broken();"
+    )
     with pytest.raises(psycopg.errors.DivisionByZero):
         migrate(empty_database_url, tmp_path)
     with psycopg.connect(empty_database_url) as conn:
@@ -44,7 +46,9 @@ def test_a_function_file_runs_again_when_it_changes_or_a_migration_ran(empty_dat
     functions = tmp_path / "functions"
     functions.mkdir()
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (a int);")
-    (functions / "area.sql").write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 1';")
+    (functions / "area.sql").write_text(
+        "CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+    )
 
     def answer() -> int:
         with psycopg.connect(empty_database_url) as conn:
@@ -52,7 +56,9 @@ def test_a_function_file_runs_again_when_it_changes_or_a_migration_ran(empty_dat
 
     assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["0001_first.sql", "area.sql"]
     assert migrate(empty_database_url, tmp_path) == []
-    (functions / "area.sql").write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 2';")
+    (functions / "area.sql").write_text(
+        "CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 2';"
+    )
     assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["area.sql"]
     assert answer() == 2
     # A migration that replaces what a file defines does not win over the file.

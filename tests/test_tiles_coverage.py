@@ -113,7 +113,8 @@ def test_each_grids_latest_patrol_follows_inserts_updates_and_deletes(conn):
                  FROM (SELECT DISTINCT ON (grid_id) grid_id, started_at, ended_at FROM patrols
                         ORDER BY grid_id, started_at DESC, id DESC) AS latest
                  FULL JOIN tiles.grid_last_patrol AS kept USING (grid_id)
-                WHERE (latest.started_at, latest.ended_at) IS DISTINCT FROM (kept.started_at, kept.ended_at)"""
+                WHERE (latest.started_at, latest.ended_at)
+                      IS DISTINCT FROM (kept.started_at, kept.ended_at)"""
         ).fetchone()["n"]
 
     conn.execute(

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 
 from server.analytics.period import Period
 from server.analytics.tables import categories, departments, fetch, grids, incidents
+from server.analytics.working_hours import WorkClock
 from server.auth.scope import DEPARTMENT, GRIDS, Scope
 from server.errors import InvalidInput, NotFound
 
@@ -42,14 +43,21 @@ COUNTS = (
 )  # fmt: skip
 RATES = ("closure_rate", "on_time_rate", "self_handled_share", "rated_share")
 HOURS = (
-    "median_accept_h", "p90_accept_h", "median_close_h", "p90_close_h", "backlog_median_age_h",
+    "median_accept_h", "p90_accept_h", "median_close_h", "p90_close_h", "median_accept_wh",
+    "p90_accept_wh", "median_close_wh", "p90_close_wh", "backlog_median_age_h",
 )  # fmt: skip
 # Columns of the statement holding two indicators each (the median and p90 of one sort).
-PAIRED = {"accept_h": ("median_accept_h", "p90_accept_h"), "close_h": ("median_close_h", "p90_close_h")}
+PAIRED = {
+    "accept_h": ("median_accept_h", "p90_accept_h"),
+    "close_h": ("median_close_h", "p90_close_h"),
+    "accept_wh": ("median_accept_wh", "p90_accept_wh"),
+    "close_wh": ("median_close_wh", "p90_close_wh"),
+}
 INDICATORS = (
     "received", "filed", "rejected", "due", "closed", "closed_on_time", "closure_rate",
     "on_time_rate", "registered", "median_accept_h", "p90_accept_h", "median_close_h",
-    "p90_close_h", "backlog", "backlog_median_age_h", "overdue", "rework",
+    "p90_close_h", "median_accept_wh", "p90_accept_wh", "median_close_wh", "p90_close_wh",
+    "backlog", "backlog_median_age_h", "overdue", "rework",
     "self_handled_share", "rating_mean", "rated_share",
 )  # fmt: skip
 
@@ -98,9 +106,10 @@ def definitions(period: Period) -> dict:
     }
 
 
-def case_columns(period: Period) -> list:
+def case_columns(period: Period, clock: WorkClock) -> list:
     """What each case counts as in the period: one boolean per definition, and the hours that
-    the percentiles read (NULL where the case does not count)."""
+    the percentiles read (NULL where the case does not count); working hours only for the
+    categories whose limits run in working time."""
     i = incidents.c
     as_of = period.as_of
     defined = definitions(period)
@@ -112,6 +121,7 @@ def case_columns(period: Period) -> list:
         or_(i.rejected_at.is_(None), i.rejected_at > as_of),
     )
     rated = and_(closed, i.rated_at <= as_of)
+    in_working_time = clock.counts(i.category_code)
     return [
         received.label("received"),
         filed.label("filed"),
@@ -127,12 +137,18 @@ def case_columns(period: Period) -> list:
         rated.label("rated"),
         case((filed, hours_between(i.reported_at, i.accepted_at))).label("accept_h"),
         case((closed, hours_between(i.reported_at, i.closed_at))).label("close_h"),
+        # Working time: the local instants here, computed once; the hours in the aggregates.
+        case((and_(or_(filed, closed), in_working_time), clock.local_seconds(i.reported_at))).label(
+            "local_reported"
+        ),
+        case((and_(filed, in_working_time), clock.local_seconds(i.accepted_at))).label("local_accepted"),
+        case((and_(closed, in_working_time), clock.local_seconds(i.closed_at))).label("local_closed"),
         case((backlog, hours_between(i.reported_at, literal(as_of)))).label("age_h"),
         case((rated, cast(i.rating, Float))).label("rating"),
     ]
 
 
-def indicator_columns(cases) -> list:
+def indicator_columns(cases, clock: WorkClock) -> list:
     """Every indicator as an aggregate over the columns of ``case_columns`` (``cases``)."""
 
     def count(flag):
@@ -146,6 +162,12 @@ def indicator_columns(cases) -> list:
         count(cases.registered).label("registered"),
         _percentile((0.5, 0.9), cases.accept_h).label("accept_h"),
         _percentile((0.5, 0.9), cases.close_h).label("close_h"),
+        _percentile((0.5, 0.9), clock.hours_between(cases.local_reported, cases.local_accepted))
+        .filter(cases.local_accepted.isnot(None))
+        .label("accept_wh"),
+        _percentile((0.5, 0.9), clock.hours_between(cases.local_reported, cases.local_closed))
+        .filter(cases.local_closed.isnot(None))
+        .label("close_wh"),
         count(cases.backlog).label("backlog"),
         _percentile(0.5, cases.age_h).label("backlog_median_age_h"),
         count(cases.overdue).label("overdue"),
@@ -240,8 +262,10 @@ def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
 
     # Each case's flags are computed once, below an OFFSET (which keeps PostgreSQL from
     # folding the subquery into the aggregates and evaluating each definition once per use).
+    period = selection.period
+    clock = WorkClock.read(conn, first=period.starts_at, last=period.as_of)
     cases = (
-        select(unit_of.label("unit_id"), *case_columns(selection.period))
+        select(unit_of.label("unit_id"), *case_columns(period, clock))
         .select_from(source)
         .where(*conditions)
         .offset(0)
@@ -249,7 +273,7 @@ def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
     )
     # One pass for the units and the totals: GROUPING SETS ((unit), ()).
     grouped = select(
-        cases.c.unit_id, func.grouping(cases.c.unit_id).label("is_total"), *indicator_columns(cases.c)
+        cases.c.unit_id, func.grouping(cases.c.unit_id).label("is_total"), *indicator_columns(cases.c, clock)
     ).group_by(func.grouping_sets(cases.c.unit_id, tuple_()))
     by_unit, totals = {}, None
     for row in fetch(conn, grouped):

@@ -104,7 +104,9 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[SqlFile]:
                            applied_at timestamptz NOT NULL DEFAULT now())"""
                 )
                 applied_now: list[SqlFile] = _apply_migrations(conn, migrations)
-                applied_now += _apply_function_files(conn, function_files(directory), rerun_all=bool(applied_now))
+                applied_now += _apply_function_files(
+                    conn, function_files(directory), rerun_all=bool(applied_now)
+                )
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
     return applied_now

@@ -32,7 +32,7 @@ from server.demo.pace import CHINA_OFFSET, DAY, HOUR, MINUTE, PACE, Pace, lognor
 from server.demo.partition import Partition
 from server.demo.people import People
 from server.demo.settlements import KM_PER_DEGREE_LAT, KM_PER_DEGREE_LON
-from server.demo.worktime import WorkCalendar
+from server.worktime import WorkCalendar
 
 __all__ = ["CHINA_OFFSET", "DAY", "DAYS", "HOUR", "MINUTE", "generate_incidents", "stage_columns"]
 

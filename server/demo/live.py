@@ -39,12 +39,12 @@ from server.demo.events import EXTEND_NOTE, REGISTER_REASON, REJECT_REASON, REWO
 from server.demo.incidents import CHANNEL_SHARE, CHANNELS, daily_rate
 from server.demo.pace import CHINA_OFFSET, DAY, HOUR, MINUTE, PACE, Pace, lognormal, on_duty
 from server.demo.settlements import KM_PER_DEGREE_LAT, KM_PER_DEGREE_LON
-from server.demo.worktime import WorkCalendar
 from server.errors import GridwatchError
 from server.incidents import service
 from server.incidents.effects import ActionInput
 from server.incidents.service import escalate_overdue
 from server.patrols.service import PatrolInput, record_patrol
+from server.worktime import WorkCalendar
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8))

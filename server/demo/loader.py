@@ -36,7 +36,7 @@ from server.demo.partition import Partition, build_partition
 from server.demo.patrols import generate_patrols
 from server.demo.people import People, build_people
 from server.demo.settlements import generate_settlements
-from server.demo.worktime import WorkCalendar
+from server.worktime import WorkCalendar
 
 CHINA = timezone(timedelta(hours=8))
 # What a load replaces, after the incidents. CASCADE also empties what hangs off these (tokens).

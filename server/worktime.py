@@ -1,7 +1,8 @@
 """The county's working time in numpy: what SQL `work_time_add()` (sql/0027_work_calendar.sql)
 computes for one due time, for millions at once. The demo's cases of working-time categories
 (a pile of garbage has "1 working day") are due, and are handled by their department, in working
-time, as the live service's dispatch makes them due.
+time, as the live service's dispatch makes them due; the leaders' indicators count their times
+to accept and to close in working hours from the same tables (server/analytics/working_hours.py).
 
 Working time is a clock that runs only in the working periods of working days: `elapsed(t)` is
 the working time before the instant t since the calendar's first day, and `add(start, amount)`
