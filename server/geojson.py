@@ -7,7 +7,10 @@ from flask import Response, jsonify
 MEDIA_TYPE = "application/geo+json"
 
 
-def geojson_response(body: dict, status: int = 200) -> Response:
+def geojson_response(body: dict | bytes, status: int = 200) -> Response:
+    """``body`` as a GeoJSON response; bytes are sent as they are (an answer encoded once and kept)."""
+    if isinstance(body, bytes):
+        return Response(body, status=status, mimetype=MEDIA_TYPE)
     response = jsonify(body)
     response.status_code = status
     response.mimetype = MEDIA_TYPE
