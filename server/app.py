@@ -6,6 +6,7 @@ from flask import Flask
 
 from server import auth, db, errors, health, tiles, vendor
 from server.admin import views as admin_views
+from server.analytics import spot_views
 from server.analytics import views as analytics_views
 from server.feed import views as feed_views
 from server.grids import views as grid_views
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(incident_views.blueprint)
     app.register_blueprint(admin_views.blueprint)
     app.register_blueprint(analytics_views.blueprint)
+    app.register_blueprint(spot_views.blueprint)
     app.register_blueprint(patrol_views.blueprint)
     app.register_blueprint(openapi_blueprint)
     app.register_blueprint(open311_views.blueprint)

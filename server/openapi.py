@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from server.admin.service import TIME_LIMIT_UNITS
+from server.analytics import spot_views
 from server.analytics import views as analytics_views
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
@@ -762,7 +763,10 @@ def build_document() -> dict:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": paths | analytics_views.openapi_paths() | patrol_views.openapi_paths(),
+        "paths": paths
+        | analytics_views.openapi_paths()
+        | spot_views.openapi_paths()
+        | patrol_views.openapi_paths(),
         "components": {
             "securitySchemes": {
                 "bearer": {

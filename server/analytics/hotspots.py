@@ -336,8 +336,25 @@ def grid_outlines(conn: psycopg.Connection, level: str) -> dict:
 
 
 def _h3_units(conn: psycopg.Connection, request: HotspotRequest) -> Units:
-    resolution = request.resolution
-    if resolution not in H3_RESOLUTIONS:
+    counted: dict[str, int] = {}
+    for point in incident_points(conn, request):
+        cell = h3.latlng_to_cell(point["lat"], point["lon"], request.resolution)
+        counted[cell] = counted.get(cell, 0) + 1
+    cells = h3_cells(conn, request.resolution, set(counted))
+    return Units(
+        codes=cells["codes"],
+        names=cells["names"],
+        households=np.full(len(cells["codes"]), np.nan),
+        counts=np.array([counted.get(cell, 0) for cell in cells["codes"]], dtype=np.int64),
+        neighbours=cells["neighbours"],
+        geometries=cells["geometries"],
+        weights="h3_ring_1",
+    )
+
+
+def incident_points(conn: psycopg.Connection, request: HotspotRequest, *columns) -> list[dict]:
+    """The filtered incidents of the period as lon, lat (and ``columns``)."""
+    if request.resolution not in H3_RESOLUTIONS:
         raise InvalidInput("resolution must be 6 to 9 for unit=h3", field="resolution")
     selection = Selection(by="grid", period=request.period, scope=SEES_ALL, category=request.category)
     _, source, _, conditions = filtered_source(conn, selection)
@@ -346,34 +363,28 @@ def _h3_units(conn: psycopg.Connection, request: HotspotRequest) -> Units:
     conditions = [*conditions, i.reported_at >= period.starts_at, i.reported_at < period.ends_at]
     if request.status:
         conditions.append(i.status.in_(request.status))
-    points = fetch(
-        conn,
-        select(func.ST_X(i.geom).label("lon"), func.ST_Y(i.geom).label("lat"))
-        .select_from(source)
-        .where(*conditions),
-    )
-    counted: dict[str, int] = {}
-    for point in points:
-        cell = h3.latlng_to_cell(point["lat"], point["lon"], resolution)
-        counted[cell] = counted.get(cell, 0) + 1
+    statement = select(func.ST_X(i.geom).label("lon"), func.ST_Y(i.geom).label("lat"), *columns)
+    return fetch(conn, statement.select_from(source).where(*conditions))
+
+
+def h3_cells(conn: psycopg.Connection, resolution: int, counted: set[str]) -> dict:
+    """The H3 cells of the county (centre inside it) and any cell holding an incident, with their
+    ring-1 neighbours among them and their outlines."""
     county = conn.execute(
         "SELECT ST_AsGeoJSON(ST_Union(geom))::json AS geometry FROM grids WHERE level = 'township'"
     ).fetchone()["geometry"]
-    cells = sorted(set(h3.geo_to_cells(county, resolution)) | set(counted))
+    cells = sorted(set(h3.geo_to_cells(county, resolution)) | counted)
     index = {cell: n for n, cell in enumerate(cells)}
     neighbours = {
         n: [index[other] for other in h3.grid_disk(cell, 1) if other != cell and other in index]
         for n, cell in enumerate(cells)
     }
-    return Units(
-        codes=cells,
-        names=[None] * len(cells),
-        households=np.full(len(cells), np.nan),
-        counts=np.array([counted.get(cell, 0) for cell in cells], dtype=np.int64),
-        neighbours=neighbours,
-        geometries=[_hexagon(cell) for cell in cells],
-        weights="h3_ring_1",
-    )
+    return {
+        "codes": cells,
+        "names": [None] * len(cells),
+        "neighbours": neighbours,
+        "geometries": [_hexagon(cell) for cell in cells],
+    }
 
 
 def _hexagon(cell: str) -> dict:

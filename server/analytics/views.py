@@ -5,20 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import Field, field_validator
 
 from layers.catalog import LAYERS
 from server import clock
-from server.analytics import coverage, export, hotspots
+from server.analytics import coverage, export
 from server.analytics.period import Period, calendar_zone
 from server.analytics.response import COUNTS, INDICATORS, Selection, response_rows, with_comparison
 from server.auth import require_user
 from server.auth.scope import scope_of
 from server.db import get_db
-from server.errors import Forbidden, InvalidInput
 from server.geojson import geojson_response
-from server.incidents.workflow import STATUSES
 from server.schema import QueryModel, parse_query, query_parameters
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
@@ -69,34 +67,6 @@ class ResponseQuery(PeriodQuery):
         if value is not None and not 2000 <= value.year <= 2099:
             raise ValueError("a time between 2000 and 2099")
         return value
-
-
-class HotspotQuery(PeriodQuery):
-    """Parameters of ``GET /api/v1/analytics/hotspots``."""
-
-    unit: Literal["grid", "village", "township", "h3"] = Field(
-        "grid", description="The units: the finest grids, villages, townships, or H3 cells."
-    )
-    resolution: int | None = Field(
-        None, ge=6, le=9, description="H3 resolution (unit=h3 only; default 8, about 0.7 km² a cell)."
-    )
-    from_: date | None = Field(
-        None, alias="from", description="First day (local date); default: 365 days ago."
-    )
-    to: date | None = Field(None, description="Day after the period (exclusive); default: tomorrow.")
-    category: str | None = Field(None, pattern=CODES, description="Category codes, comma-separated.")
-    status: str | None = Field(
-        None, pattern=CODES, description="Statuses, comma-separated (as in the tiles)."
-    )
-    measure: Literal["count", "per_100_households"] = Field(
-        "count", description="Incidents, or incidents per 100 households (grid units)."
-    )
-    method: Literal["gi_star", "local_moran"] = Field(
-        "gi_star",
-        description="Getis-Ord Gi* (hot and cold spots) or Local Moran's I (clusters and outliers).",
-    )
-    permutations: int = Field(999, ge=99, le=9999, description="Conditional permutations for the p-values.")
-    alpha: float = Field(0.05, gt=0, le=0.1, description="False discovery rate (Benjamini-Hochberg).")
 
 
 COLUMNS = (
@@ -197,51 +167,6 @@ def response_indicators():
     return _table_download(result, query, period)
 
 
-# Spot statistics read the whole county: for the roles that see all of it.
-HOTSPOT_ROLES = ("leader", "operator", "admin")
-
-
-@blueprint.get("/hotspots")
-def hotspot_units():
-    user = require_user()
-    if user.role not in HOTSPOT_ROLES:
-        raise Forbidden("hotspots are for leaders, operators and admins", field=None)
-    query = parse_query(HotspotQuery)
-    if query.resolution is not None and query.unit != "h3":
-        raise InvalidInput("resolution applies to unit=h3 only", field="resolution")
-    statuses = tuple(query.status.split(",")) if query.status else ()
-    unknown = [status for status in statuses if status not in STATUSES]
-    if unknown:
-        raise InvalidInput(f"unknown status {unknown[0]!r}", field="status")
-    now = clock.now()
-    with get_db().connection() as conn:
-        zone = calendar_zone(conn)
-        today = now.astimezone(zone).date()
-        period = Period.of(
-            start=query.from_ or (query.to or today + timedelta(days=1)) - timedelta(days=365),
-            end=query.to or today + timedelta(days=1),
-            as_of=now,
-            zone=zone,
-        )
-        request = hotspots.HotspotRequest(
-            unit=query.unit,
-            resolution=(query.resolution or 8) if query.unit == "h3" else None,
-            period=period,
-            category=tuple(query.category.split(",")) if query.category else (),
-            status=statuses,
-            measure=query.measure,
-            method=query.method,
-            permutations=query.permutations,
-            alpha=query.alpha,
-        )
-        body = hotspots.hotspots(conn, request, cache=_hotspot_cache(), now=now)
-    return geojson_response(body)
-
-
-def _hotspot_cache() -> hotspots.HotspotCache:
-    return current_app.extensions.setdefault("gridwatch.hotspot_cache", hotspots.HotspotCache())
-
-
 def _replace_period(selection: Selection, period: Period) -> Selection:
     return Selection(selection.by, period, selection.scope, selection.category, selection.parent)
 
@@ -295,23 +220,6 @@ def openapi_paths() -> dict:
         },
     }
     return {
-        "/analytics/hotspots": {
-            "get": {
-                "summary": "Hot and cold spots (Getis-Ord Gi*) or clusters and outliers (Local Moran's I) "
-                "per unit, every unit of the county, with a false-discovery-rate decision",
-                "parameters": query_parameters(HotspotQuery),
-                "responses": {
-                    "200": {
-                        "description": "a FeatureCollection, one feature per unit, with `parameters`, "
-                        "`weights`, `units`, `left_out`, `computed_at`, `data_version`",
-                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
-                    },
-                    "400": {"$ref": "#/components/responses/E400"},
-                    "401": {"$ref": "#/components/responses/E401"},
-                    "403": {"$ref": "#/components/responses/E403"},
-                },
-            }
-        },
         "/analytics/coverage": {
             "get": {
                 "summary": "Coverage gaps per grid (or village, township): no member, unpatrolled, quiet, "
