@@ -7,13 +7,15 @@
    categories, a year of it on the finest grids (Gi*, 999 permutations) and on H3 cells of
    resolution 8: different parameters each, so each is computed, not cached; then the first grid
    request again, --rounds times (a cached repeat; the cache is per worker, so the first repeats
-   may reach the worker that has not computed it).
+   may reach the worker that has not computed it); then emerging hotspots of each category over
+   the 24 complete months before this one, by month.
 
     .venv/bin/python bench/hotspots.py --database-url postgresql://.../gridwatch_bench_cold \\
         --incidents 1000000 --rounds 5 --out bench/results/hotspots.json
 
 Goals (issue 12): unit=grid for one category and a year <= 1 s with 999 permutations,
-unit=h3&resolution=8 <= 3 s, a cached repeat <= 50 ms; medians.
+unit=h3&resolution=8 <= 3 s, emerging hotspots over 24 months <= 5 s, a cached repeat <= 50 ms;
+medians.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ GOALS_MS = {
     "grid, one category, a year": 1000,
     "h3 resolution 8, one category, a year": 3000,
     "cached repeat": 50,
+    "emerging, grid, one category, 24 months": 5000,
 }
 
 
@@ -59,11 +62,21 @@ def bench(port: int, token: str, categories: list[str], rounds: int) -> dict:
     grid = [get(f"unit=grid&category={code}") for code in categories]
     h3 = [get(f"unit=h3&resolution=8&category={code}") for code in categories]
     repeat = [get(f"unit=grid&category={categories[0]}") for _ in range(rounds + 2)][2:]
+    emerging = [
+        round(
+            timed_get(
+                port, f"{PATH.replace('hotspots', 'emerging-hotspots')}?unit=grid&category={code}", token
+            )[0],
+            1,
+        )
+        for code in categories
+    ]
     results = {
         "first requests (esda import)": first,
         "grid, one category, a year": grid,
         "h3 resolution 8, one category, a year": h3,
         "cached repeat": repeat,
+        "emerging, grid, one category, 24 months": emerging,
     }
     return {name: {"ms": ms, "median_ms": round(statistics.median(ms), 1)} for name, ms in results.items()}
 
