@@ -30,6 +30,7 @@ PAGES = (
     ("queues", "/queues"),
     ("response", "/analytics/response"),
     ("coverage", "/analytics/coverage"),
+    ("hotspots", "/analytics/hotspots"),
 )
 
 

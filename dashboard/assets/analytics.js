@@ -12,7 +12,7 @@ window.gridwatchAnalytics = {
       colour = hideout.colours[Math.min(index, hideout.colours.length - 1)];
     }
     if (hideout.statusColours) {
-      colour = hideout.statusColours[feature.properties.status] || colour;
+      colour = hideout.statusColours[feature.properties[hideout.statusProperty || "status"]] || colour;
     }
     return {fillColor: colour, fillOpacity: 0.8, color: "#4d5b6a", weight: 1};
   },
@@ -27,7 +27,8 @@ window.gridwatchAnalytics = {
     const hideout = (context && context.hideout) || {};
     if (!label && hideout.statusNames) {
       const name = hideout.language === "en" ? (p.name_en || p.name) : p.name;
-      label = name + ": " + (hideout.statusNames[p.status] || p.status);
+      const status = p[hideout.statusProperty || "status"];
+      label = (name || p.unit) + ": " + (hideout.statusNames[status] || status);
     }
     if (label) { layer.bindTooltip(label, {sticky: true}); }
   },

@@ -119,8 +119,29 @@ def test_coverage_page_maps_every_grid_and_lists_the_gaps(live_server, page, dat
     expect(page.locator("#grid-name")).to_be_visible()
 
 
+def test_hotspot_page_maps_the_classes_and_explains_them(live_server, page, database_url, screenshot):
+    add_cases(database_url, last_month=True)
+    log_in(page, live_server, database_url, "leader1")
+    page.goto(f"{live_server.url}/dashboard/analytics/hotspots")
+    page.wait_for_selector("#hotspots-map .leaflet-overlay-pane canvas", timeout=30_000)  # the grids drawn
+    expect(page.locator("#hotspots-explanation")).to_contain_text("热点")
+    expect(page.locator("#hotspots-explanation .gw-legend-item").first).to_contain_text("99% 置信度")
+    screenshot("analytics-hotspots-zh")
+    page.goto(f"{live_server.url}/dashboard/analytics/hotspots?lang=en")
+    expect(page.locator("#hotspots-explanation")).to_contain_text("hot spots", timeout=30_000)
+    page.locator("#hotspots-method").click()
+    page.get_by_text("Emerging (last 24 months)").click()
+    expect(page.locator("#hotspots-explanation")).to_contain_text("month by month", timeout=30_000)
+    page.wait_for_selector("#hotspots-map .leaflet-overlay-pane canvas")
+
+
 def test_the_pages_ask_an_anonymous_visitor_to_log_in(live_server, page):
-    for path in ("/analytics/response", "/analytics/coverage", "/grid/511423001001001"):
+    for path in (
+        "/analytics/response",
+        "/analytics/coverage",
+        "/analytics/hotspots",
+        "/grid/511423001001001",
+    ):
         page.goto(f"{live_server.url}/dashboard{path}")
         expect(page.locator("#login-required")).to_be_visible()
 
