@@ -206,7 +206,7 @@ def _explanation(method, colours, names, language):
                 )
                 for key in shown
             ],
-            className="gw-legend",
+            className="gw-hotspot-legend",
         ),
     ]
 
