@@ -25,9 +25,7 @@ from sqlalchemy import func, select
 
 from server.analytics import hotspots
 from server.analytics.period import Period, add_months
-from server.analytics.response import Selection, filtered_source
 from server.analytics.tables import fetch, incidents
-from server.auth.scope import SEES_ALL
 from server.errors import InvalidInput
 
 MIN_SLICES = 10  # below 10 slices "at least 90 %" would mean every slice
@@ -185,11 +183,7 @@ def _compute(conn, request: EmergingRequest, version: tuple, now: datetime, cach
         "weights": {"kind": units["weights"], "binary": True, "self_included": True, "time_steps": 1},
         "units": len(units["codes"]),
         "computed_at": now.isoformat(timespec="seconds"),
-        "data_version": {
-            "change_log": version[0],
-            "queued": version[1],
-            "grids": f"{version[2]}:{version[3]}",
-        },
+        "data_version": hotspots.described_version(version),
     }
 
 
@@ -219,11 +213,9 @@ def _cube(
         units = cache.get(
             ("outlines", base.unit, version[2:]), lambda: hotspots.grid_outlines(conn, base.unit)
         )
-        selection = Selection(by=base.unit, period=period, scope=SEES_ALL, category=base.category)
-        _, source, unit_of, conditions = filtered_source(conn, selection)
-        conditions = [*conditions, i.reported_at >= period.starts_at, i.reported_at < period.ends_at]
-        if base.status:
-            conditions.append(i.status.in_(base.status))
+        source, unit_of, conditions = hotspots.filtered_incidents(
+            conn, replace(base, period=period), base.unit
+        )
         statement = (
             select(unit_of.label("unit"), slice_of.label("slice"), func.count().label("n"))
             .select_from(source)

@@ -190,12 +190,13 @@ def _compute(
         "units": len(units.codes),
         "left_out": [code for code, keep in zip(units.codes, kept, strict=True) if not keep],
         "computed_at": now.isoformat(timespec="seconds"),
-        "data_version": {
-            "change_log": version[0],
-            "queued": version[1],
-            "grids": f"{version[2]}:{version[3]}",
-        },
+        "data_version": described_version(version),
     }
+
+
+def described_version(version: tuple) -> dict:
+    """A data version as an answer shows it."""
+    return {"change_log": version[0], "queued": version[1], "grids": f"{version[2]}:{version[3]}"}
 
 
 def local_statistics(
@@ -281,20 +282,23 @@ def _reindexed(neighbours: dict[int, list[int]], kept: np.ndarray) -> dict[int, 
     }
 
 
-def _counts(conn: psycopg.Connection, request: HotspotRequest, unit_of, source, conditions) -> dict:
+def filtered_incidents(conn: psycopg.Connection, request: HotspotRequest, by: str) -> tuple:
+    """The incidents a spot analysis counts, joined to their unit at level ``by``: the source,
+    the unit expression and the conditions (period of report, categories, statuses)."""
+    selection = Selection(by=by, period=request.period, scope=SEES_ALL, category=request.category)
+    _, source, unit_of, conditions = filtered_source(conn, selection)
     i = incidents.c
     period = request.period
     conditions = [*conditions, i.reported_at >= period.starts_at, i.reported_at < period.ends_at]
     if request.status:
         conditions.append(i.status.in_(request.status))
-    statement = select(unit_of.label("unit"), func.count().label("n")).select_from(source).where(*conditions)
-    return {row["unit"]: row["n"] for row in fetch(conn, statement.group_by(unit_of))}
+    return source, unit_of, conditions
 
 
 def _grid_units(conn: psycopg.Connection, request: HotspotRequest, outlines: dict) -> Units:
-    selection = Selection(by=request.unit, period=request.period, scope=SEES_ALL, category=request.category)
-    _, source, unit_of, conditions = filtered_source(conn, selection)
-    counts = _counts(conn, request, unit_of, source, conditions)
+    source, unit_of, conditions = filtered_incidents(conn, request, request.unit)
+    statement = select(unit_of.label("unit"), func.count().label("n")).select_from(source).where(*conditions)
+    counts = {row["unit"]: row["n"] for row in fetch(conn, statement.group_by(unit_of))}
     return Units(
         codes=outlines["codes"],
         names=outlines["names"],
@@ -356,13 +360,8 @@ def incident_points(conn: psycopg.Connection, request: HotspotRequest, *columns)
     """The filtered incidents of the period as lon, lat (and ``columns``)."""
     if request.resolution not in H3_RESOLUTIONS:
         raise InvalidInput("resolution must be 6 to 9 for unit=h3", field="resolution")
-    selection = Selection(by="grid", period=request.period, scope=SEES_ALL, category=request.category)
-    _, source, _, conditions = filtered_source(conn, selection)
+    source, _, conditions = filtered_incidents(conn, request, "grid")
     i = incidents.c
-    period = request.period
-    conditions = [*conditions, i.reported_at >= period.starts_at, i.reported_at < period.ends_at]
-    if request.status:
-        conditions.append(i.status.in_(request.status))
     statement = select(func.ST_X(i.geom).label("lon"), func.ST_Y(i.geom).label("lat"), *columns)
     return fetch(conn, statement.select_from(source).where(*conditions))
 
