@@ -81,6 +81,10 @@ ANALYTICS_MESSAGES: dict[str, dict[str, str]] = {
     },
     "grid.not_found": {"zh": "没有这个网格", "en": "No such grid"},
     "nav.hotspots": {"zh": "热点分析", "en": "Hotspots"},
+    "hotspots.not_for_role": {
+        "zh": "热点分析涉及全县数据，仅供领导、指挥中心值班员和管理员使用。",
+        "en": "Hotspots read the whole county: for leaders, operators and admins.",
+    },
     "hotspots.heading": {"zh": "事件热点分析", "en": "Incident hotspots"},
     "hotspots.method": {"zh": "分析方法", "en": "Method"},
     "hotspots.method.gi_star": {"zh": "冷热点 (Gi*)", "en": "Hot and cold spots (Gi*)"},

@@ -21,6 +21,7 @@ from dashboard.shell import login_prompt
 from server import clock
 from server.analytics import emerging, hotspots
 from server.analytics.period import Period, add_months, calendar_zone
+from server.analytics.spot_views import ROLES
 from server.auth import current_user
 from server.db import get_db
 
@@ -54,8 +55,11 @@ TABLE_ROWS = 10
 
 def layout(lang: str | None = None, **_query):
     language = resolve_language(lang)
-    if current_user() is None:
+    user = current_user()
+    if user is None:
         return login_prompt(language, "/analytics/hotspots")
+    if user.role not in ROLES:
+        return html.Main(html.P(translate("hotspots.not_for_role", language), id="hotspots-not-allowed"))
     with get_db().connection() as conn:
         category_options = options(categories(conn), language)
 
@@ -136,7 +140,8 @@ def season(preset: str, today: date) -> tuple[date, date]:
     State("hotspots-language", "data"),
 )
 def refresh(method, unit, preset, measure, category, language):
-    if current_user() is None or current_user().role not in ("leader", "operator", "admin"):
+    user = current_user()
+    if user is None or user.role not in ROLES:
         raise dash.exceptions.PreventUpdate
     now = clock.now()
     if unit == "h3" or method == "emerging":

@@ -135,6 +135,12 @@ def test_hotspot_page_maps_the_classes_and_explains_them(live_server, page, data
     page.wait_for_selector("#hotspots-map .leaflet-overlay-pane canvas")
 
 
+def test_the_hotspot_page_tells_an_inspector_it_is_not_for_them(live_server, page, database_url):
+    log_in(page, live_server, database_url, "inspector1")
+    page.goto(f"{live_server.url}/dashboard/analytics/hotspots")
+    expect(page.locator("#hotspots-not-allowed")).to_contain_text("仅供领导")
+
+
 def test_the_pages_ask_an_anonymous_visitor_to_log_in(live_server, page):
     for path in (
         "/analytics/response",
