@@ -19,8 +19,6 @@ from datetime import date, datetime, timedelta
 import h3
 import numpy as np
 import psycopg
-from scipy import sparse
-from scipy.stats import false_discovery_control, norm
 from sqlalchemy import func, select
 
 from server.analytics import hotspots
@@ -60,10 +58,12 @@ def slice_starts(period: Period, slice_: str, today: date) -> list[date]:
     return starts
 
 
-def space_time_gi_star(counts: np.ndarray, adjacency: sparse.csr_matrix) -> np.ndarray:
+def space_time_gi_star(counts: np.ndarray, adjacency) -> np.ndarray:
     """Gi* z of every bin (unit, slice): the unit and its neighbours at that slice and the one
     before, binary weights, the unit itself included; mean, population SD and N of the whole cube.
     z = (sum w x - mean W) / (s sqrt((N W - W^2) / (N - 1))), W the number of bins summed."""
+    from scipy import sparse  # scipy's submodules are imported when asked: a worker starts sooner
+
     units, slices = counts.shape
     around = (adjacency + sparse.identity(units, format="csr")).tocsr()
     same_slice = around @ counts
@@ -81,6 +81,8 @@ def space_time_gi_star(counts: np.ndarray, adjacency: sparse.csr_matrix) -> np.n
 def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: S, Z (continuity-corrected) and the two-sided p of the Mann-Kendall trend test,
     with the variance corrected for ties."""
+    from scipy.stats import norm
+
     n = series.shape[1]
     later = np.triu(np.ones((n, n), dtype=bool), k=1)
     s = np.sign(series[:, None, :] - series[:, :, None])[:, later].sum(axis=1)
@@ -138,6 +140,8 @@ def _compute(conn, request: EmergingRequest, version: tuple, now: datetime, cach
             f"the period holds {len(starts)} complete {request.slice}s; at least {MIN_SLICES} are needed",
             field="from",
         )
+    from scipy.stats import false_discovery_control, norm
+
     units, counts = _cube(conn, request, starts, version, cache)
     z = space_time_gi_star(counts, units["adjacency"])
     q = false_discovery_control(2 * norm.sf(np.abs(z)).ravel(), method="bh").reshape(z.shape)
@@ -225,6 +229,8 @@ def _cube(
         position = {unit_id: n for n, unit_id in enumerate(units["ids"])}
         counted = [(position[row["unit"]], row["slice"].date(), row["n"]) for row in fetch(conn, statement)]
         weights = "queen"
+    from scipy import sparse
+
     index = {day: n for n, day in enumerate(starts)}
     size = len(units["codes"])
     counts = np.zeros((size, len(starts)))

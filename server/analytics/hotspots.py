@@ -23,7 +23,6 @@ import h3
 import numpy as np
 import psycopg
 from psycopg.rows import tuple_row
-from scipy.stats import false_discovery_control
 from sqlalchemy import func, select
 
 from server.analytics.period import Period
@@ -209,9 +208,10 @@ def local_statistics(
         # No variation: nothing can stand out (esda would divide by zero).
         empty = {"gi_z": None, "local_i": None, "p": None, "q": None, "significant": False, "class": "none"}
         return [dict(empty) for _ in range(count)]
-    # esda takes 3 s to import: only when a leader asks, not when a worker starts.
+    # esda (3 s) and scipy.stats (1 s) are imported when a leader asks, not when a worker starts.
     import esda
     from libpysal.weights import W
+    from scipy.stats import false_discovery_control
 
     weights = W({i: neighbours.get(i, []) for i in range(count)}, silence_warnings=True)
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
