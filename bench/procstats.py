@@ -42,8 +42,16 @@ def health_ok(port: int) -> bool:
         return False
 
 
+def ready_workers(log) -> int:
+    """How many workers logged that they take requests (server/gunicorn_conf.py) in ``log``."""
+    log.flush()
+    return Path(log.name).read_bytes().count(b"Worker ready for requests")
+
+
 def start_api(url: str, *, port: int, workers: int, env: dict, log) -> tuple[subprocess.Popen, float]:
-    """`gridwatch serve --only api`; returns it once /health answers 200, and the seconds that took."""
+    """`gridwatch serve --only api`; returns it once /health answers 200 and every worker takes
+    requests (a burst that came while one worker still warmed its connections would all queue on
+    the other, through keep-alive for the whole run), and the seconds that took."""
     started = time.perf_counter()
     server = subprocess.Popen(
         serve_command(port, workers=workers, only="api"),
@@ -56,11 +64,11 @@ def start_api(url: str, *, port: int, workers: int, env: dict, log) -> tuple[sub
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"gridwatch serve ended with {server.returncode}")
-        if health_ok(port):
+        if health_ok(port) and ready_workers(log) >= workers:
             return server, time.perf_counter() - started
         time.sleep(0.1)
     stop(server)
-    raise SystemExit("gridwatch serve --only api did not answer /health within 90 s")
+    raise SystemExit("gridwatch serve --only api did not answer /health with every worker within 90 s")
 
 
 def stop(server: subprocess.Popen) -> None:

@@ -95,6 +95,13 @@ def test_rollups_follow_inserts_workflow_updates_and_deletes(conn):
                OR coalesce(per_category.n_open, 0) <> coalesce(t.n_open, 0)"""
     ).fetchone()["n"]
     assert cells_unlike_their_totals == 0
+    # Heatmap tiles find their hexagons through the stored outlines: every counted cell has one.
+    cells_without_outline = conn.execute(
+        """SELECT count(*) AS n FROM (SELECT DISTINCT cell FROM tiles.density_cells WHERE n > 0) AS d
+            WHERE NOT EXISTS (SELECT 1 FROM tiles.h3_cell_outlines o
+                               WHERE o.cell = d.cell AND o.res = tiles.h3_resolution(d.cell))"""
+    ).fetchone()["n"]
+    assert cells_without_outline == 0
 
 
 def test_a_bulk_statement_logs_one_event(conn):

@@ -4,8 +4,8 @@
 -- tiles.incident_delta_sql(source) is the one statement that folds incident changes into every
 -- rollup: `source` yields incident rows with a `sign` (+1 for a new row version, -1 for an old
 -- one), and the statement adds their counts to the quadtree cells (per category, and in total),
--- the detail cells (status, month), the H3 cells, and the grid numbers of each grid and its
--- ancestors. Why each rollup exists: docs/tiles.md.
+-- the detail cells (status, month), the H3 cells (and the outlines of new ones), and the grid
+-- numbers of each grid and its ancestors. Why each rollup exists: docs/tiles.md.
 
 CREATE OR REPLACE FUNCTION tiles.incident_delta_sql(source text) RETURNS text
 LANGUAGE sql STABLE AS $fn$
@@ -67,6 +67,18 @@ hexagons AS (
      WHERE n <> 0
      ORDER BY cell, category_code
     ON CONFLICT (cell, category_code) DO UPDATE SET n = c.n + excluded.n
+),
+-- The outline of each cell that holds an incident for the first time (what heatmap tiles draw).
+hexagon_outlines AS (
+    INSERT INTO tiles.h3_cell_outlines (res, cell, geom)
+    SELECT tiles.h3_resolution(o.cell), o.cell, o.geom
+      FROM tiles.h3_outlines(ARRAY(
+               SELECT DISTINCT l.cell
+                 FROM (%12$s) AS l
+                WHERE l.n > 0
+                  AND NOT EXISTS (SELECT 1 FROM tiles.h3_cell_outlines x
+                                   WHERE x.res = tiles.h3_resolution(l.cell) AND x.cell = l.cell))) AS o
+    ON CONFLICT (res, cell) DO NOTHING
 ),
 hd%13$s AS (
     SELECT tiles.h3_parent(h3, %13$s) AS cell, category_code, status, month, sum(sign) AS n
