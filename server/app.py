@@ -11,6 +11,7 @@ from server.analytics import views as analytics_views
 from server.feed import views as feed_views
 from server.grids import views as grid_views
 from server.incidents import views as incident_views
+from server.leader_report import views as leader_report_views
 from server.open311 import views as open311_views
 from server.openapi import blueprint as openapi_blueprint
 from server.patrols import views as patrol_views
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin_views.blueprint)
     app.register_blueprint(analytics_views.blueprint)
     app.register_blueprint(spot_views.blueprint)
+    app.register_blueprint(leader_report_views.blueprint)
     app.register_blueprint(patrol_views.blueprint)
     app.register_blueprint(openapi_blueprint)
     app.register_blueprint(open311_views.blueprint)

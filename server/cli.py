@@ -174,6 +174,62 @@ def demo_live(settings: Settings, speed: float, duration: float | None, seed: in
     click.echo(f"demo live stopped: {stats.line()}")
 
 
+@main.command("report")
+@click.option(
+    "--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day.  [default: last month's first]"
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Day after the last.  [default: this month's first]",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write."
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Language.  [default: the server's, zh]")
+@click.option("--grid", help="A township's or village's code: its own report.")
+@click.option(
+    "--by", "made_by", default="gridwatch", show_default=True, help="Who made it (printed in the report)."
+)
+@click.pass_obj
+def report(
+    settings: Settings, start, end, out: Path, lang: str | None, grid: str | None, made_by: str
+) -> None:
+    """The leader report: one HTML file that opens anywhere without a network."""
+    from tqdm import tqdm
+
+    from server import clock
+    from server.leader_report.service import STEPS, make_report, write_atomically
+
+    if not out.parent.is_dir():
+        fail(f"--out: the folder {out.parent} does not exist")
+    with tqdm(total=len(STEPS) + 1, unit="step", disable=None) as bar:
+
+        def step(name: str) -> None:
+            bar.set_description(name)
+            bar.update(1)
+
+        try:
+            with psycopg.connect(settings.resolved_database_url(), row_factory=dict_row) as conn:
+                html, _ = make_report(
+                    conn,
+                    start=start.date() if start else None,
+                    end=end.date() if end else None,
+                    area=grid,
+                    lang=lang or settings.default_language,
+                    made_by=made_by,
+                    settings=settings,
+                    now=clock.now(),
+                    step=step,
+                )
+        except GridwatchError as error:
+            fail(f"{error.field or 'report'}: {error.message}" if error.field else error.message)
+        step("write")
+        write_atomically(out, html)
+    click.echo(f"wrote {out} ({len(html.encode()) / 1024 / 1024:.1f} MiB)")
+
+
 @main.group("import")
 def import_() -> None:
     """Import grids or incidents from files, in one transaction."""

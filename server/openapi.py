@@ -10,6 +10,7 @@ from server.analytics import spot_views
 from server.analytics import views as analytics_views
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS
+from server.leader_report import views as leader_report_views
 from server.openapi_page import DOCS_PAGE
 from server.patrols import views as patrol_views
 
@@ -766,6 +767,7 @@ def build_document() -> dict:
         "paths": paths
         | analytics_views.openapi_paths()
         | spot_views.openapi_paths()
+        | leader_report_views.openapi_paths()
         | patrol_views.openapi_paths(),
         "components": {
             "securitySchemes": {

@@ -10,6 +10,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import analytics_view as view
 from dashboard.i18n import resolve_language, translate
+from dashboard.palette import COVERAGE_STATUS_COLOURS
 from dashboard.shell import login_prompt
 from layers.catalog import LAYERS
 from server import clock
@@ -19,7 +20,7 @@ from server.db import get_db
 
 dash.register_page(__name__, path="/analytics/coverage", name="coverage")
 
-STATUS_COLOURS = {"no_member": "#a50f15", "unpatrolled": "#fb6a4a", "quiet": "#fdd49e", "ok": "#a1d99b"}
+STATUS_COLOURS = COVERAGE_STATUS_COLOURS
 MAP_SIMPLIFY = 0.0002  # degrees, about 20 m: the county fills the map
 GAP_COLUMNS = ("name", "coverage_status", "member", "households", "days_since_patrol", "patrols", "reports")
 

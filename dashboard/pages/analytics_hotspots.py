@@ -16,6 +16,7 @@ from flask import current_app
 
 from dashboard import analytics_view as view
 from dashboard.i18n import resolve_language, translate
+from dashboard.palette import HOTSPOT_CLASS_COLOURS
 from dashboard.reference import categories, options
 from dashboard.shell import login_prompt
 from server import clock
@@ -27,11 +28,7 @@ from server.db import get_db
 
 dash.register_page(__name__, path="/analytics/hotspots", name="hotspots")
 
-CLASS_COLOURS = {
-    "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7",
-    "cold_99": "#2166ac", "cold_95": "#67a9cf", "cold_90": "#d1e5f0",
-    "HH": "#b2182b", "HL": "#f4a582", "LH": "#92c5de", "LL": "#2166ac", "none": "#f7f7f7",
-}  # fmt: skip
+CLASS_COLOURS = HOTSPOT_CLASS_COLOURS
 KINDS = (
     "new",
     "consecutive",

@@ -213,6 +213,17 @@ def _downloads(by, parent, period, categories, language):
         links.append(
             html.A(translate(f"analytics.download_{fmt}", language), href=href, id=f"download-{fmt}")
         )
+    # The leader report of the area shown (the county, or the township or village drilled into).
+    report = {"from": query["from"], "to": query["to"], "lang": language}
+    if parent and by in ("village", "grid"):
+        report["grid"] = parent
+    links.append(
+        html.A(
+            translate("analytics.download_report", language),
+            href="/api/v1/analytics/report?" + urlencode(report),
+            id="download-report",
+        )
+    )
     return links
 
 
