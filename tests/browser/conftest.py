@@ -130,7 +130,8 @@ def page(browser: Browser, browser_problems: BrowserProblems) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
 
     def keep_on_this_machine(route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+        address = urlsplit(route.request.url)
+        if address.scheme == "file" or address.hostname in LOCAL_HOSTS:  # a file on disk is local too
             route.continue_()
         else:
             browser_problems.outside_requests.append(route.request.url)
