@@ -21,7 +21,10 @@ ANALYTICS_MESSAGES: dict[str, dict[str, str]] = {
     "analytics.county": {"zh": "全县", "en": "County"},
     "analytics.download_csv": {"zh": "下载 CSV", "en": "Download CSV"},
     "analytics.download_xlsx": {"zh": "下载 Excel", "en": "Download Excel"},
-    "analytics.download_report": {"zh": "下载月度报告（离线网页）", "en": "Download the report (offline HTML)"},
+    "analytics.download_report": {
+        "zh": "下载月度报告（离线网页）",
+        "en": "Download the report (offline HTML)",
+    },
     "analytics.trend": {
         "zh": "月度趋势（今年与去年同期）",
         "en": "Monthly trend (this year and a year earlier)",

@@ -11,7 +11,6 @@ import psycopg
 
 from server.analytics.period import Period, add_months, calendar_zone
 from server.leader_report.figures import ReportRequest, gather
-from server.leader_report.render import render_report
 from server.settings import Settings
 
 STEPS = ("indicators", "grids and cases", "trend", "maps", "render")
@@ -41,6 +40,9 @@ def make_report(
     period = Period.of(start=start, end=end, as_of=now, zone=zone)
     data = gather(conn, ReportRequest(period=period, area=area, made_by=made_by), step=step)
     step("render")
+    # folium and plotly take a second to import: only a process that makes a report pays it.
+    from server.leader_report.render import render_report
+
     basemap = (
         {"url": settings.basemap_url, "attribution": settings.basemap_attribution}
         if settings.basemap_url

@@ -1,9 +1,10 @@
 """Warming a pooled connection before it serves a tile.
 
-A new database session pays once for each layer: about 80 ms to start PL/Python and import h3
-(the heatmap's hexagons), and a few milliseconds per statement of the tile functions to plan it.
-Right after a restart every pooled connection is new, and the heatmap's first tiles missed the
-50 ms budget (p95 57-103 ms at zoom 5). The pool runs ``warm`` on each connection it opens, so
+A new database session pays once for each layer a few milliseconds per statement of the tile
+functions to plan it (and, until the heatmap read stored hexagon outlines, about 80 ms to start
+PL/Python and import h3). Right after a restart every pooled connection is new, and the first
+tiles missed the 50 ms budget (p95 57-103 ms at zoom 5; without warming today, 70-149 ms at six
+requests at a time). The pool runs ``warm`` on each connection it opens, so
 the first tile a connection serves is as fast as its hundredth (bench/cold_tiles.py).
 """
 
