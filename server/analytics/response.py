@@ -137,30 +137,24 @@ def case_columns(period: Period, clock: WorkClock) -> list:
         rated.label("rated"),
         case((filed, hours_between(i.reported_at, i.accepted_at))).label("accept_h"),
         case((closed, hours_between(i.reported_at, i.closed_at))).label("close_h"),
-        # Working time: each instant's local time and calendar bucket here, computed once; the
-        # hours in the aggregates.
+        # Working time: each instant's working seconds since the calendar's first day, here (in
+        # the parallel scan); the differences in the aggregates.
         # (The category first: AND stops there for the other half of the cases.)
-        *_instant(clock, "reported", i.reported_at, and_(in_working_time, or_(filed, closed))),
-        *_instant(clock, "accepted", i.accepted_at, and_(in_working_time, filed)),
-        *_instant(clock, "closed", i.closed_at, and_(in_working_time, closed)),
+        _instant(clock, "reported", i.reported_at, and_(in_working_time, or_(filed, closed))),
+        _instant(clock, "accepted", i.accepted_at, and_(in_working_time, filed)),
+        _instant(clock, "closed", i.closed_at, and_(in_working_time, closed)),
         case((backlog, hours_between(i.reported_at, literal(as_of)))).label("age_h"),
         case((rated, cast(i.rating, Float))).label("rating"),
     ]
 
 
-def _instant(clock: WorkClock, name: str, moment, counts) -> list:
-    """An instant's local time and calendar bucket, where the case counts working time."""
-    local = clock.local_seconds(moment)
-    return [
-        case((counts, local)).label(f"local_{name}"),
-        case((counts, clock.bucket(local))).label(f"bucket_{name}"),
-    ]
+def _instant(clock: WorkClock, name: str, moment, counts):
+    """An instant's working seconds, where the case counts working time."""
+    return case((counts, clock.worked_at(moment))).label(f"worked_{name}")
 
 
-def _working_hours(clock: WorkClock, cases, start: str, end: str):
-    return clock.hours_between(
-        (cases[f"local_{start}"], cases[f"bucket_{start}"]), (cases[f"local_{end}"], cases[f"bucket_{end}"])
-    )
+def _working_hours(cases, start: str, end: str):
+    return (cases[f"worked_{end}"] - cases[f"worked_{start}"]) / 3600.0
 
 
 def indicator_columns(cases, clock: WorkClock) -> list:
@@ -177,11 +171,11 @@ def indicator_columns(cases, clock: WorkClock) -> list:
         count(cases.registered).label("registered"),
         _percentile((0.5, 0.9), cases.accept_h).label("accept_h"),
         _percentile((0.5, 0.9), cases.close_h).label("close_h"),
-        _percentile((0.5, 0.9), _working_hours(clock, cases, "reported", "accepted"))
-        .filter(cases.local_accepted.isnot(None))
+        _percentile((0.5, 0.9), _working_hours(cases, "reported", "accepted"))
+        .filter(cases.worked_accepted.isnot(None))
         .label("accept_wh"),
-        _percentile((0.5, 0.9), _working_hours(clock, cases, "reported", "closed"))
-        .filter(cases.local_closed.isnot(None))
+        _percentile((0.5, 0.9), _working_hours(cases, "reported", "closed"))
+        .filter(cases.worked_closed.isnot(None))
         .label("close_wh"),
         count(cases.backlog).label("backlog"),
         _percentile(0.5, cases.age_h).label("backlog_median_age_h"),
