@@ -134,33 +134,48 @@ def response_map(data: dict, lang: str, basemap: dict | None) -> folium.Map:
             ],  # fmt: skip
         ),
     ).add_to(fmap)
-    gaps = [
-        {
-            **f,
-            "properties": {
-                "name": f["properties"]["name"],
-                "status": text(f"coverage.status.{s}", lang),
-                "key": s,
-            },
-        }
-        for f in data["coverage"]
-        if (s := f["properties"]["status"]) in GAPS
-    ]
-    if gaps:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": gaps},
-            name=text("layer.coverage", lang),
-            style_function=lambda f: {
-                "fillColor": COVERAGE_STATUS_COLOURS[f["properties"]["key"]],
-                "color": "#700",
-                "weight": 0.5,
-                "fillOpacity": 0.85,
-            },  # fmt: skip
-            tooltip=folium.GeoJsonTooltip(fields=["name", "status"], labels=False),
-        ).add_to(fmap)
+    _classed_layer(
+        data["coverage"], "status", "coverage.status", GAPS, COVERAGE_STATUS_COLOURS,
+        name=text("layer.coverage", lang), lang=lang,
+    ).add_to(fmap)  # fmt: skip
     _names_layer(units, lang).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
+
+
+def _classed_layer(
+    features: list[dict],
+    key: str,
+    message: str,
+    shown: tuple,
+    colours: dict,
+    *,
+    name: str,
+    lang: str,
+    extra: tuple = (),
+) -> folium.GeoJson | folium.FeatureGroup:
+    """The features whose ``key`` property is one of ``shown``, coloured by it, with its name as
+    the tooltip (an empty group when there are none, so the layer switch still lists it)."""
+    kept = [
+        {**f, "properties": {"name": f["properties"]["name"], key: f["properties"][key],
+                             "label": text(f"{message}.{f['properties'][key]}", lang),
+                             **{field: f["properties"][field] for field in extra}}}
+        for f in features
+        if f["properties"][key] in shown
+    ]  # fmt: skip
+    if not kept:
+        return folium.FeatureGroup(name=name)
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": kept},
+        name=name,
+        style_function=lambda f: {
+            "fillColor": colours[f["properties"][key]],
+            "color": "#444",
+            "weight": 0.5,
+            "fillOpacity": 0.85,
+        },  # fmt: skip
+        tooltip=folium.GeoJsonTooltip(fields=["name", "label", *extra], labels=False),
+    )
 
 
 def hotspot_map(data: dict, lang: str, basemap: dict | None) -> folium.Map:
@@ -172,31 +187,10 @@ def hotspot_map(data: dict, lang: str, basemap: dict | None) -> folium.Map:
         style_function=lambda f: {"fillColor": "#ffffff", "color": "#666", "weight": 1, "fillOpacity": 0.3},
         control=False,
     ).add_to(fmap)
-    spots = [
-        {
-            **f,
-            "properties": {
-                "name": f["properties"]["name"],
-                "class": text(f"hotspots.class.{c}", lang),
-                "key": c,
-                "count": f["properties"]["count"],
-            },
-        }  # fmt: skip
-        for f in data["hotspots"]
-        if (c := f["properties"]["class"]) != "none"
-    ]
-    if spots:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": spots},
-            name=text("layer.hotspots", lang),
-            style_function=lambda f: {
-                "fillColor": HOTSPOT_CLASS_COLOURS[f["properties"]["key"]],
-                "color": "#444",
-                "weight": 0.5,
-                "fillOpacity": 0.85,
-            },  # fmt: skip
-            tooltip=folium.GeoJsonTooltip(fields=["name", "class", "count"], labels=False),
-        ).add_to(fmap)
+    _classed_layer(
+        data["hotspots"], "class", "hotspots.class", SPOT_CLASSES, HOTSPOT_CLASS_COLOURS,
+        name=text("layer.hotspots", lang), lang=lang, extra=("count",),
+    ).add_to(fmap)  # fmt: skip
     if data["heat"]:
         names = "、".join(_category_name(row, lang) for row in data["heat_categories"])
         heat = HeatMap(data["heat"], name=text("layer.heat", lang, categories=names), radius=14, blur=12,
