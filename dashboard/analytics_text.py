@@ -53,6 +53,8 @@ ANALYTICS_MESSAGES: dict[str, dict[str, str]] = {
     "indicator.median_close_h": {"zh": "结案用时中位数(小时)", "en": "Median hours to close"},
     "indicator.due": {"zh": "应结案数", "en": "Due"},
     "indicator.closed": {"zh": "结案数", "en": "Closed"},
+    "indicator.filed": {"zh": "立案数", "en": "Filed"},
+    "indicator.closed_on_time": {"zh": "按期结案数", "en": "Closed on time"},
     "coverage.status.no_member": {"zh": "无网格员", "en": "No member"},
     "coverage.status.unpatrolled": {"zh": "未巡查", "en": "Not patrolled"},
     "coverage.status.quiet": {"zh": "异常沉默", "en": "Quiet"},

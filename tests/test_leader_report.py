@@ -172,13 +172,16 @@ def test_bad_input_is_a_4xx_naming_the_field(client, leader, params, status, fie
     assert response.get_json()["error"]["field"] == field
 
 
-def test_a_finest_grid_has_no_report_and_an_inspector_none_at_all(client, leader, report_url):
+def test_a_finest_grid_has_no_report_and_only_county_wide_roles_get_one(client, leader, report_url):
     with psycopg.connect(report_url) as conn:
         (grid,) = conn.execute("SELECT code FROM grids WHERE level = 'grid' ORDER BY code LIMIT 1").fetchone()
     response = client.get("/api/v1/analytics/report", query_string={**MAY, "grid": grid}, headers=leader)
     assert response.status_code == 400 and response.get_json()["error"]["field"] == "grid"
-    inspector = bearer(token_for(report_url, "demo_inspector"))
-    assert client.get("/api/v1/analytics/report", query_string=MAY, headers=inspector).status_code == 403
+    for name in ("demo_inspector", "demo_department"):
+        headers = bearer(token_for(report_url, name))
+        assert client.get("/api/v1/analytics/report", query_string=MAY, headers=headers).status_code == 403
+    operator = bearer(token_for(report_url, "demo_operator"))
+    assert client.get("/api/v1/analytics/report", query_string=MAY, headers=operator).status_code == 200
 
 
 def test_the_command_writes_the_file_and_refuses_bad_input_without_leaving_one(report_url, tmp_path):

@@ -245,7 +245,7 @@ def _bulletin_rows(data: dict, lang: str) -> list[dict]:
         shown = percent if name in RATES else (lambda v: "—" if v is None else f"{v:,}")
         rows.append(
             {
-                "label": text(f"figure.{name}", lang),
+                "label": text(f"indicator.{name}", lang),
                 "current": shown(b["current"][name]),
                 "previous": shown(b["previous"][name]),
                 "last_year": shown(b["last_year"][name]),

@@ -19,13 +19,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{received} incidents received, {filed} filed; {due} due, {closed} closed (closure rate "
         "{closure}); {on_time} closed on time (on-time rate {on_time_rate}).",
     },
-    "figure.received": {"zh": "接报数", "en": "Received"},
-    "figure.filed": {"zh": "立案数", "en": "Filed"},
-    "figure.due": {"zh": "应结案数", "en": "Due"},
-    "figure.closed": {"zh": "结案数", "en": "Closed"},
-    "figure.closed_on_time": {"zh": "按期结案数", "en": "Closed on time"},
-    "figure.closure_rate": {"zh": "结案率", "en": "Closure rate"},
-    "figure.on_time_rate": {"zh": "按期结案率", "en": "On-time rate"},
     "column.figure": {"zh": "指标", "en": "Figure"},
     "column.current": {"zh": "本期", "en": "This period"},
     "column.previous": {"zh": "上期", "en": "Previous period"},
