@@ -45,7 +45,8 @@ def health_ok(port: int) -> bool:
 def ready_workers(log) -> int:
     """How many workers logged that they take requests (server/gunicorn_conf.py) in ``log``."""
     log.flush()
-    return Path(log.name).read_bytes().count(b"Worker ready for requests")
+    # pread: the server writes through the same file offset, which a seek would move.
+    return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).count(b"Worker ready for requests")
 
 
 def start_api(url: str, *, port: int, workers: int, env: dict, log) -> tuple[subprocess.Popen, float]:

@@ -1,7 +1,10 @@
 -- `bench.incidents` more incidents in the county of bench/tiles_county.sql: 70 % clustered
 -- around the township seats (sigma about 2 km), 30 % spread, two years of reports, most of them
--- closed. Deterministic for one `bench.seed` (both set with set_config by the caller). Run it
--- several times with other seeds to grow the data in steps.
+-- closed. Open: the last three days' reports, and the 3 % of slow cases among the last 30 days'
+-- (older slow cases closed 5 to 25 days late): a backlog of a few days' intake, as a county holds
+-- (until 2026-12-03 every slow case of the two years stayed open: 34,000 cases, 94 % overdue).
+-- Deterministic for one `bench.seed` (both set with set_config by the caller). Run it several
+-- times with other seeds to grow the data in steps.
 SELECT setseed(current_setting('bench.seed')::double precision);
 
 CREATE TEMP TABLE bench_grid_cells AS
@@ -25,17 +28,21 @@ SELECT i,
 INSERT INTO incidents (geom, grid_id, category_code, channel, status, priority, reported_at,
                        accepted_at, dispatched_at, due_at, resolved_at, verified_at, closed_at)
 SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), gc.id, p.category, 'app',
-       CASE WHEN p.reported_at > now() - interval '3 days' OR p.fate < 0.03 THEN 'dispatched'
-            WHEN p.fate < 0.08 THEN 'rejected' ELSE 'closed' END,
+       CASE WHEN p.open THEN 'dispatched' WHEN p.fate >= 0.03 AND p.fate < 0.08 THEN 'rejected' ELSE 'closed' END,
        'normal', p.reported_at, p.reported_at + interval '1 hour', p.reported_at + interval '2 hours',
        p.reported_at + interval '2 days',
-       CASE WHEN p.fate >= 0.08 AND p.reported_at <= now() - interval '3 days'
-            THEN p.reported_at + interval '3 hours' + p.fate * interval '3 days' END,
-       CASE WHEN p.fate >= 0.08 AND p.reported_at <= now() - interval '3 days'
-            THEN p.reported_at + interval '4 hours' + p.fate * interval '3 days' END,
-       CASE WHEN p.fate >= 0.08 AND p.reported_at <= now() - interval '3 days'
-            THEN p.reported_at + interval '5 hours' + p.fate * interval '3 days' END
-  FROM bench_points p
+       CASE WHEN p.open OR (p.fate >= 0.03 AND p.fate < 0.08) THEN NULL
+            WHEN p.fate < 0.03 THEN p.reported_at + interval '3 hours' + interval '5 days' + p.fate / 0.03 * interval '20 days'
+            ELSE p.reported_at + interval '3 hours' + p.fate * interval '3 days' END,
+       CASE WHEN p.open OR (p.fate >= 0.03 AND p.fate < 0.08) THEN NULL
+            WHEN p.fate < 0.03 THEN p.reported_at + interval '4 hours' + interval '5 days' + p.fate / 0.03 * interval '20 days'
+            ELSE p.reported_at + interval '4 hours' + p.fate * interval '3 days' END,
+       CASE WHEN p.open OR (p.fate >= 0.03 AND p.fate < 0.08) THEN NULL
+            WHEN p.fate < 0.03 THEN p.reported_at + interval '5 hours' + interval '5 days' + p.fate / 0.03 * interval '20 days'
+            ELSE p.reported_at + interval '5 hours' + p.fate * interval '3 days' END
+  FROM (SELECT *, reported_at > now() - interval '3 days'
+                  OR (fate < 0.03 AND reported_at > now() - interval '30 days') AS open
+          FROM bench_points) p
   JOIN bench_grid_cells gc
     ON gc.col = least(47, floor((p.lon - 103.0) / 0.0125)::integer)
    AND gc.row = least(44, floor((p.lat - 29.4) / (0.6 / 45))::integer);
