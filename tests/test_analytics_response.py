@@ -351,3 +351,54 @@ def test_the_monthly_series_equals_the_indicators_of_each_month(analytics_url):
                 key: totals[key] for key in ("received", "due", "closed", "closed_on_time")
             }
         assert sum(point["received"] for point in series) > 100
+
+
+def test_a_compiled_statement_serves_every_selection_of_its_shape(analytics_url):
+    """response_rows compiles its statement once per shape and binds each selection's values by
+    name: two selections of one shape (other period, categories, parent, scope grids) must give
+    the same text, with the values of each in exactly the named parameters."""
+    from datetime import date
+
+    from server.analytics.period import Period
+    from server.analytics.response import (
+        Selection,
+        _checked_parent,
+        indicator_statement,
+        period_values,
+        selection_values,
+        statement_shape,
+    )
+    from server.analytics.tables import compiled
+    from server.analytics.working_hours import WorkClock
+    from server.auth.scope import GRIDS, Scope
+
+    with psycopg.connect(analytics_url, row_factory=dict_row) as conn:
+        townships = [
+            r["code"] for r in conn.execute("SELECT code FROM grids WHERE level = 'township' LIMIT 2")
+        ]
+        grid_ids = [r["id"] for r in conn.execute("SELECT id FROM grids WHERE level = 'grid' LIMIT 5")]
+
+        def statement(start: date, categories: tuple, parent: str, grids: list[int], as_of: datetime):
+            period = Period.of(start=start, end=None, as_of=as_of, zone=CHINA)
+            selection = Selection(
+                "village", period, Scope(GRIDS, grid_ids=frozenset(grids)), categories, parent
+            )
+            parent_row = _checked_parent(conn, selection)
+            clock = WorkClock.read(conn, first=period.starts_at, last=period.as_of)
+            text, params = compiled(indicator_statement(selection, parent_row, clock))
+            values = {**period_values(period), **clock.values(), **selection_values(selection, parent_row)}
+            return statement_shape(selection), text, params, values
+
+        first = statement(date(2026, 5, 1), ("sanitation",), townships[0], grid_ids[:3], AS_OF)
+        second = statement(
+            date(2025, 2, 1), ("dispute", "epidemic"), townships[1], grid_ids[2:], AS_OF - timedelta(days=3)
+        )
+    (shape_a, text_a, params_a, values_a), (shape_b, text_b, params_b, values_b) = first, second
+    assert shape_a == shape_b and text_a == text_b
+    assert values_a.keys() == values_b.keys()
+    for name, value in values_a.items():
+        assert params_a[name] == value and params_b[name] == values_b[name]
+        assert value != values_b[name] or name in ("clock_offset_s", "working_categories"), name
+    assert {k: v for k, v in params_a.items() if k not in values_a} == {
+        k: v for k, v in params_b.items() if k not in values_b
+    }
