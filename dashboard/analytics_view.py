@@ -151,6 +151,9 @@ def choropleth(map_id: str, layer_id: str, *, height: str = "28rem", canvas: boo
         id=map_id,
         center=[29.9, 103.3],
         zoom=9,
+        # Quarter zoom steps: framing a county to whole zoom levels leaves it at half the map.
+        zoomSnap=0.25,
+        zoomDelta=0.5,
         # A canvas for thousands of grids: SVG paths by the thousand take seconds to draw.
         preferCanvas=canvas,
         style={"height": height, "background": "#f4f6f8"},
