@@ -123,8 +123,10 @@ def definitions(period: Period) -> dict:
 
 def case_columns(period: Period, clock: WorkClock) -> list:
     """What each case counts as in the period: one boolean per definition, and the hours that
-    the percentiles read (NULL where the case does not count); working hours only for the
-    categories whose limits run in working time."""
+    the percentiles read; working hours only for the categories whose limits run in working
+    time. The hours are computed for every case and the aggregates keep those that count (a
+    FILTER on a flag): a CASE on the definitions here would evaluate them again, since
+    PostgreSQL does not share an expression between columns."""
     i = incidents.c
     as_of = _period_params(period)[2]
     defined = definitions(period)
@@ -150,22 +152,21 @@ def case_columns(period: Period, clock: WorkClock) -> list:
         and_(due, i.rework_count > 0).label("rework"),
         and_(received, i.self_handled).label("self_handled"),
         rated.label("rated"),
-        case((filed, hours_between(i.reported_at, i.accepted_at))).label("accept_h"),
-        case((closed, hours_between(i.reported_at, i.closed_at))).label("close_h"),
+        hours_between(i.reported_at, i.accepted_at).label("accept_h"),
+        hours_between(i.reported_at, i.closed_at).label("close_h"),
         # Working time: each instant's working seconds since the calendar's first day, here (in
         # the parallel scan); the differences in the aggregates.
-        # (The category first: AND stops there for the other half of the cases.)
-        _instant(clock, "reported", i.reported_at, and_(in_working_time, or_(filed, closed))),
-        _instant(clock, "accepted", i.accepted_at, and_(in_working_time, filed)),
-        _instant(clock, "closed", i.closed_at, and_(in_working_time, closed)),
-        case((backlog, hours_between(i.reported_at, as_of))).label("age_h"),
-        case((rated, cast(i.rating, Float))).label("rating"),
+        *(
+            case((in_working_time, clock.worked_at(moment))).label(f"worked_{name}")
+            for name, moment in (
+                ("reported", i.reported_at),
+                ("accepted", i.accepted_at),
+                ("closed", i.closed_at),
+            )
+        ),
+        hours_between(i.reported_at, as_of).label("age_h"),
+        cast(i.rating, Float).label("rating"),
     ]
-
-
-def _instant(clock: WorkClock, name: str, moment, counts):
-    """An instant's working seconds, where the case counts working time."""
-    return case((counts, clock.worked_at(moment))).label(f"worked_{name}")
 
 
 def _working_hours(cases, start: str, end: str):
@@ -184,20 +185,21 @@ def indicator_columns(cases, clock: WorkClock) -> list:
         _ratio(count(cases.closed), count(cases.due)).label("closure_rate"),
         _ratio(count(cases.closed_on_time), count(cases.due)).label("on_time_rate"),
         count(cases.registered).label("registered"),
-        _percentile((0.5, 0.9), cases.accept_h).label("accept_h"),
-        _percentile((0.5, 0.9), cases.close_h).label("close_h"),
+        _percentile((0.5, 0.9), cases.accept_h).filter(cases.filed).label("accept_h"),
+        _percentile((0.5, 0.9), cases.close_h).filter(cases.closed).label("close_h"),
+        # NULL outside the working-time categories, which percentile_cont skips.
         _percentile((0.5, 0.9), _working_hours(cases, "reported", "accepted"))
-        .filter(cases.worked_accepted.isnot(None))
+        .filter(cases.filed)
         .label("accept_wh"),
         _percentile((0.5, 0.9), _working_hours(cases, "reported", "closed"))
-        .filter(cases.worked_closed.isnot(None))
+        .filter(cases.closed)
         .label("close_wh"),
         count(cases.backlog).label("backlog"),
-        _percentile(0.5, cases.age_h).label("backlog_median_age_h"),
+        _percentile(0.5, cases.age_h).filter(cases.backlog).label("backlog_median_age_h"),
         count(cases.overdue).label("overdue"),
         count(cases.rework).label("rework"),
         _ratio(count(cases.self_handled), count(cases.received)).label("self_handled_share"),
-        func.avg(cases.rating).label("rating_mean"),
+        func.avg(cases.rating).filter(cases.rated).label("rating_mean"),
         _ratio(count(cases.rated), count(cases.closed)).label("rated_share"),
     ]
 
