@@ -57,7 +57,22 @@ PAGES = {
     "coverage": ("/dashboard/analytics/coverage", "#coverage-total-ok"),
     "coverage, map drawn": ("/dashboard/analytics/coverage", "#coverage-map .leaflet-overlay-pane canvas"),
     "grid": ("/dashboard/grid/{grid}", "#grid-figures-table"),
+    "hotspots": ("/dashboard/analytics/hotspots", "#hotspots-table .ag-row"),
+    "hotspots, map drawn": ("/dashboard/analytics/hotspots", "#hotspots-map .leaflet-overlay-pane canvas"),
+    "hotspots, H3 resolution 8, map drawn": (
+        "/dashboard/analytics/hotspots?unit=h3",
+        "#hotspots-map .leaflet-overlay-pane canvas",
+    ),
 }
+# Maps whose smoothness is measured once drawn: the longest task in the browser's main thread
+# while the map zooms in one step and is dragged (a frame that long is a visible stall).
+SMOOTHNESS = ("coverage, map drawn", "hotspots, map drawn", "hotspots, H3 resolution 8, map drawn")
+LONG_TASKS = """
+window.__longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+}).observe({entryTypes: ["longtask"]});
+"""
 PASSWORD = "bench leader password"
 CHINA = ZoneInfo("Asia/Shanghai")
 GOALS_MS = {
@@ -121,12 +136,14 @@ def bench_pages(port: int, grid: str, rounds: int) -> dict:
 
     base = f"http://127.0.0.1:{port}"
     results = {name: [] for name in PAGES}
+    stalls = {name: [] for name in SMOOTHNESS}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        context.add_init_script(LONG_TASKS)
         page = context.new_page()
         login = page.request.post(
             f"{base}/api/v1/auth/login", data={"username": "bench_leader", "password": PASSWORD}
@@ -138,11 +155,33 @@ def bench_pages(port: int, grid: str, rounds: int) -> dict:
                 page.goto(base + path.format(grid=grid))
                 page.wait_for_selector(last, state="attached", timeout=60_000)
                 results[name].append(round((time.perf_counter() - started) * 1000, 1))
+                if name in SMOOTHNESS:
+                    stalls[name].append(longest_task_while_moving(page, last.split()[0]))
         browser.close()
-    return {
+    timings = {
         name: {"ms": times, "first_ms": times[0], "median_ms": round(statistics.median(times), 1)}
         for name, times in results.items()
     }
+    for name, longest in stalls.items():
+        timings[name]["longest_task_while_moving_ms"] = longest
+        timings[name]["longest_task_median_ms"] = round(statistics.median(longest), 1)
+    return timings
+
+
+def longest_task_while_moving(page, map_selector: str) -> float:
+    """The longest main-thread task while the map zooms in one step and is dragged 200 px."""
+    page.wait_for_timeout(1000)  # the first draw's tasks end
+    page.evaluate("window.__longTasks = []")
+    page.click(f"{map_selector} .leaflet-control-zoom-in")
+    page.wait_for_timeout(800)
+    box = page.locator(map_selector).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 200, y - 100, steps=10)
+    page.mouse.up()
+    page.wait_for_timeout(800)
+    return round(max(page.evaluate("window.__longTasks"), default=0.0), 1)
 
 
 def markdown(result: dict) -> str:
@@ -153,6 +192,12 @@ def markdown(result: dict) -> str:
     for name, figures in result["pages"].items():
         goal = GOALS_MS.get(f"page {name}", "")
         lines.append(f"| page: {name} | {figures['median_ms']} | {figures['first_ms']} | {goal} |")
+        if "longest_task_median_ms" in figures:
+            first_stall = figures["longest_task_while_moving_ms"][0]
+            lines.append(
+                f"| page: {name}, longest task while zooming and dragging | "
+                f"{figures['longest_task_median_ms']} | {first_stall} | |"
+            )
     return "\n".join(lines)
 
 

@@ -6,8 +6,9 @@ Chromium:
 - ``docs/screenshots/dashboard-incident-card.png``: the card of an open case, zoomed in on it;
 - ``docs/screenshots/dashboard-heatmap-zh.png``: the heatmap (H3 hexagons) of the county;
 - as the demo leader: ``leader-home-zh.png`` (the county at a glance), ``leader-response-zh.png``
-  and ``leader-response-en.png`` (response analytics), ``leader-coverage-zh.png`` (coverage) and
-  ``leader-grid-zh.png`` (one grid's page).
+  and ``leader-response-en.png`` (response analytics), ``leader-coverage-zh.png`` (coverage),
+  ``leader-grid-zh.png`` (one grid's page), ``leader-hotspots-zh.png`` and
+  ``leader-hotspots-h3-en.png`` (hotspots on grids, and on H3 cells in English).
 
 The demo lives in its own database (``gridwatch_screenshots`` in the local cluster of
 ``gridwatch db up``, loaded once), never in the one ``make run`` serves.
@@ -38,6 +39,7 @@ from tests.server_support import running_server  # noqa: E402
 
 OPERATOR = "demo_operator"
 LEADER = "demo_leader"
+HOTSPOT_MAP = "#hotspots-map .leaflet-overlay-pane canvas"
 # The leaders' pages and what is drawn last on each.
 LEADER_PAGES = (
     ("leader-home-zh", "/dashboard/?lang=zh", "#home-trend .main-svg"),
@@ -49,6 +51,8 @@ LEADER_PAGES = (
         "#coverage-map .leaflet-overlay-pane canvas",
     ),
     ("leader-grid-zh", "/dashboard/grid/{grid}?lang=zh", "#grid-trend .main-svg"),
+    ("leader-hotspots-zh", "/dashboard/analytics/hotspots?lang=zh", HOTSPOT_MAP),
+    ("leader-hotspots-h3-en", "/dashboard/analytics/hotspots?lang=en&unit=h3", HOTSPOT_MAP),
 )
 PASSWORD = "screenshots-only"
 VIEWPORT = {"width": 1280, "height": 800}

@@ -228,7 +228,11 @@ def test_bad_input_is_a_4xx_naming_the_field(client, hotspot_url, params, field)
     assert response.get_json()["error"]["field"] == field
 
 
-def test_an_inspector_may_not_read_the_county_s_hotspots(client, hotspot_url):
-    inspector = bearer(token_for(hotspot_url, "demo_inspector"))
-    response = client.get("/api/v1/analytics/hotspots", headers=inspector)
+@pytest.mark.parametrize("username", ["demo_inspector", "demo_department"])
+@pytest.mark.parametrize("path", ["/api/v1/analytics/hotspots", "/api/v1/analytics/emerging-hotspots"])
+def test_inspectors_and_department_handlers_may_not_read_the_county_s_hotspots(
+    client, hotspot_url, username, path
+):
+    response = client.get(path, headers=bearer(token_for(hotspot_url, username)))
     assert response.status_code == 403
+    assert response.get_json()["error"]

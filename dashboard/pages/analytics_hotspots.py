@@ -48,9 +48,16 @@ PATTERN_COLOURS = {
 }
 PERIODS = ("last_365", "summer_straw", "autumn_straw", "flood")
 TABLE_ROWS = 10
+# Each control's choices, the first the default; a link may set any of them (?unit=h3&...).
+CHOICES = {
+    "method": ("gi_star", "local_moran", "emerging"),
+    "unit": ("grid", "village", "township", "h3"),
+    "period": PERIODS,
+    "measure": ("count", "per_100_households"),
+}
 
 
-def layout(lang: str | None = None, **_query):
+def layout(lang: str | None = None, category: str | None = None, **query):
     language = resolve_language(lang)
     user = current_user()
     if user is None:
@@ -59,17 +66,24 @@ def layout(lang: str | None = None, **_query):
         return html.Main(html.P(translate("hotspots.not_for_role", language), id="hotspots-not-allowed"))
     with get_db().connection() as conn:
         category_options = options(categories(conn), language)
+    chosen = {
+        name: query.get(name) if query.get(name) in values else values[0] for name, values in CHOICES.items()
+    }
+    if category not in {option["value"] for option in category_options}:
+        category = None
 
     def control(name: str, component) -> html.Div:
         return html.Div(
             [html.Label(translate(f"hotspots.{name}", language), htmlFor=component.id), component]
         )
 
-    def choice(name: str, values, value) -> dcc.Dropdown:
+    def choice(name: str) -> dcc.Dropdown:
         return dcc.Dropdown(
             id=f"hotspots-{name}",
-            options=[{"label": translate(f"hotspots.{name}.{v}", language), "value": v} for v in values],
-            value=value,
+            options=[
+                {"label": translate(f"hotspots.{name}.{v}", language), "value": v} for v in CHOICES[name]
+            ],
+            value=chosen[name],
             clearable=False,
             className="gw-indicator",
         )
@@ -80,14 +94,14 @@ def layout(lang: str | None = None, **_query):
             dcc.Store(id="hotspots-language", data=language),
             html.Div(
                 [
-                    control("method", choice("method", ("gi_star", "local_moran", "emerging"), "gi_star")),
-                    control("unit", choice("unit", ("grid", "village", "township", "h3"), "grid")),
-                    control("period", choice("period", PERIODS, "last_365")),
-                    control("measure", choice("measure", ("count", "per_100_households"), "count")),
+                    *(control(name, choice(name)) for name in CHOICES),
                     control(
                         "category",
                         dcc.Dropdown(
-                            id="hotspots-category", options=category_options, className="gw-indicator"
+                            id="hotspots-category",
+                            options=category_options,
+                            value=category,
+                            className="gw-indicator",
                         ),
                     ),
                 ],

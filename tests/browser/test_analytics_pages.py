@@ -135,8 +135,22 @@ def test_hotspot_page_maps_the_classes_and_explains_them(live_server, page, data
     page.wait_for_selector("#hotspots-map .leaflet-overlay-pane canvas")
 
 
-def test_the_hotspot_page_tells_an_inspector_it_is_not_for_them(live_server, page, database_url):
-    log_in(page, live_server, database_url, "inspector1")
+def test_a_link_sets_the_hotspot_controls(live_server, page, database_url):
+    """``?unit=h3&method=local_moran`` opens the page on H3 cells with Local Moran; an unknown
+    value falls back to the default."""
+    log_in(page, live_server, database_url, "leader1")
+    page.goto(f"{live_server.url}/dashboard/analytics/hotspots?lang=en&unit=h3&method=local_moran&period=x")
+    expect(page.locator("#hotspots-unit")).to_contain_text("Hexagons (H3)")
+    expect(page.locator("#hotspots-method")).to_contain_text("Local Moran")
+    expect(page.locator("#hotspots-period")).to_contain_text("Last 365 days")
+    page.wait_for_selector("#hotspots-map .leaflet-overlay-pane canvas", timeout=30_000)
+
+
+@pytest.mark.parametrize("username", ["inspector1", "handler1"])
+def test_the_hotspot_page_tells_inspectors_and_departments_it_is_not_for_them(
+    live_server, page, database_url, username
+):
+    log_in(page, live_server, database_url, username)
     page.goto(f"{live_server.url}/dashboard/analytics/hotspots")
     expect(page.locator("#hotspots-not-allowed")).to_contain_text("仅供领导")
 
