@@ -52,7 +52,8 @@ def _rate_colour(rate: float | None) -> str:
 def _bare_map(bounds: list[list[float]], basemap: dict | None) -> folium.Map:
     """A map with no external tiles (the county's own outlines and names instead), or the
     configured intranet basemap; no folium CDN links (the assets are inlined)."""
-    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=False, zoom_control=True)
+    # Quarter zoom steps: framing the county to whole levels would leave half the map empty.
+    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=False, zoom_control=True, zoom_snap=0.25)
     fmap.default_js, fmap.default_css = [], []
     if basemap:
         folium.TileLayer(basemap["url"], attr=basemap["attribution"] or " ", name="basemap").add_to(fmap)
