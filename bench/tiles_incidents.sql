@@ -2,7 +2,8 @@
 -- around the township seats (sigma about 2 km), 30 % spread, two years of reports, most of them
 -- closed. Open: the last three days' reports, and the 3 % of slow cases among the last 30 days'
 -- (older slow cases closed 5 to 25 days late): a backlog of a few days' intake, as a county holds
--- (until 2026-12-03 every slow case of the two years stayed open: 34,000 cases, 94 % overdue).
+-- (until 2026-12-03 every slow case of the two years stayed open: 34,000 cases, 94 % overdue,
+-- and rejected cases had no rejection time, which the workflow always sets).
 -- Deterministic for one `bench.seed` (both set with set_config by the caller). Run it several
 -- times with other seeds to grow the data in steps.
 SELECT setseed(current_setting('bench.seed')::double precision);
@@ -26,7 +27,8 @@ SELECT i,
           FROM generate_series(1, current_setting('bench.incidents')::integer) AS i) p;
 
 INSERT INTO incidents (geom, grid_id, category_code, channel, status, priority, reported_at,
-                       accepted_at, dispatched_at, due_at, resolved_at, verified_at, closed_at)
+                       accepted_at, dispatched_at, due_at, resolved_at, verified_at, closed_at,
+                       rejected_at)
 SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), gc.id, p.category, 'app',
        CASE WHEN p.open THEN 'dispatched' WHEN p.fate >= 0.03 AND p.fate < 0.08 THEN 'rejected' ELSE 'closed' END,
        'normal', p.reported_at, p.reported_at + interval '1 hour', p.reported_at + interval '2 hours',
@@ -39,7 +41,8 @@ SELECT ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326), gc.id, p.category, 'app',
             ELSE p.reported_at + interval '4 hours' + p.fate * interval '3 days' END,
        CASE WHEN p.open OR (p.fate >= 0.03 AND p.fate < 0.08) THEN NULL
             WHEN p.fate < 0.03 THEN p.reported_at + interval '5 hours' + interval '5 days' + p.fate / 0.03 * interval '20 days'
-            ELSE p.reported_at + interval '5 hours' + p.fate * interval '3 days' END
+            ELSE p.reported_at + interval '5 hours' + p.fate * interval '3 days' END,
+       CASE WHEN NOT p.open AND p.fate >= 0.03 AND p.fate < 0.08 THEN p.reported_at + interval '1 hour' END
   FROM (SELECT *, reported_at > now() - interval '3 days'
                   OR (fate < 0.03 AND reported_at > now() - interval '30 days') AS open
           FROM bench_points) p

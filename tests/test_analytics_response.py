@@ -402,3 +402,24 @@ def test_a_compiled_statement_serves_every_selection_of_its_shape(analytics_url)
     assert {k: v for k, v in params_a.items() if k not in values_a} == {
         k: v for k, v in params_b.items() if k not in values_b
     }
+
+
+def test_the_backlog_conditions_match_their_indexes(analytics_url):
+    """The conditions that find the cases open at ``as_of`` are written in response.py and, as
+    index expressions and predicates, in sql/: with sequential scans off, the planner must reach
+    each index through its condition (a drifted expression could not)."""
+    from sqlalchemy import select
+
+    from server.analytics.response import FINAL, _finished_after
+    from server.analytics.tables import compiled, incidents
+
+    conditions = {
+        "incidents_finished_reported_idx": _finished_after(AS_OF),
+        "incidents_open_due_idx": incidents.c.status.notin_(FINAL),
+    }
+    with psycopg.connect(analytics_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for index, condition in conditions.items():
+            text, params = compiled(select(incidents.c.id).where(condition))
+            plan = "\n".join(row[0] for row in conn.execute("EXPLAIN " + text, params))
+            assert index in plan, plan
