@@ -200,10 +200,11 @@ def report(
     from tqdm import tqdm
 
     from server import clock
-    from server.leader_report.service import STEPS, make_report, write_atomically
+    from server.leader_report.service import STEPS, import_in_background, make_report, write_atomically
 
     if not out.parent.is_dir():
         fail(f"--out: the folder {out.parent} does not exist")
+    import_in_background()
     with tqdm(total=len(STEPS) + 1, unit="step", disable=None) as bar:
 
         def step(name: str) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,19 @@ from server.leader_report.figures import ReportRequest, gather
 from server.settings import Settings
 
 STEPS = ("indicators", "grids and cases", "trend", "maps", "render")
+# What a report imports on its way: folium and plotly (the rendering), esda and its kin (Gi*).
+HEAVY_MODULES = ("server.leader_report.render", "esda", "libpysal.weights", "scipy.stats")
+
+
+def import_in_background() -> threading.Thread:
+    """Import ``HEAVY_MODULES`` on a thread, for a process that is about to make a report: their
+    four seconds of CPU overlap the first queries' waiting. An import of one of them on the main
+    thread meanwhile waits for it (Python's import lock) instead of repeating it."""
+    thread = threading.Thread(
+        target=lambda: [importlib.import_module(name) for name in HEAVY_MODULES], daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def last_month(now: datetime, zone) -> tuple[date, date]:
