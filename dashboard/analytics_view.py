@@ -173,9 +173,23 @@ def legend(scale: dict, name: str, language: str) -> html.Div:
     return html.Div([html.Strong(translate(f"indicator.{name}", language)), *items], className="gw-legend")
 
 
-def ranked_table(table_id: str) -> dag.AgGrid:
+# AG Grid's pager in Chinese (its own words are English). "of" serves both "1 to 15 of 620" and
+# "Page 1 of 42": "1 至 15 / 620", "页 1 / 42".
+PAGER_ZH = {
+    "page": "页", "of": "/", "to": "至", "more": "更多", "firstPage": "首页", "previousPage": "上一页",
+    "nextPage": "下一页", "lastPage": "末页",
+}  # fmt: skip
+
+
+def ranked_table(table_id: str, *, page_size: int | None = None, language: str = "zh") -> dag.AgGrid:
     """A sortable table (AG Grid, served by Dash from the package like every component): rows
-    and columns come from the page's callback; a ``markdown`` column holds links."""
+    and columns come from the page's callback; a ``markdown`` column holds links. With
+    ``page_size``, in pages of that many rows (a county's coverage gaps run to hundreds)."""
+    paging = {}
+    if page_size:
+        paging = {"pagination": True, "paginationPageSize": page_size, "paginationPageSizeSelector": False}
+        if language == "zh":
+            paging["localeText"] = PAGER_ZH
     return dag.AgGrid(
         id=table_id,
         rowData=[],
@@ -185,6 +199,7 @@ def ranked_table(table_id: str) -> dag.AgGrid:
             "domLayout": "autoHeight",
             "suppressCellFocus": True,
             "suppressColumnVirtualisation": True,
+            **paging,
         },
         columnSize="autoSize",
         className="ag-theme-alpine gw-ranked",

@@ -31,6 +31,7 @@ from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the browser conftest imports its helpers as pytest does
 
 from server.auth.users import set_password  # noqa: E402
 from server.settings import Settings  # noqa: E402

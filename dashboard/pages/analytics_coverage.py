@@ -22,6 +22,7 @@ dash.register_page(__name__, path="/analytics/coverage", name="coverage")
 
 STATUS_COLOURS = COVERAGE_STATUS_COLOURS
 MAP_SIMPLIFY = 0.0002  # degrees, about 20 m: the county fills the map
+GAPS_PER_PAGE = 15
 GAP_COLUMNS = ("name", "coverage_status", "member", "households", "days_since_patrol", "patrols", "reports")
 
 
@@ -52,7 +53,7 @@ def layout(lang: str | None = None, **_query):
                 className="gw-analytics-map",
             ),
             html.H3(translate("coverage.gaps", language)),
-            view.ranked_table("coverage-table"),
+            view.ranked_table("coverage-table", page_size=GAPS_PER_PAGE, language=language),
             html.H3(translate("coverage.partition_gaps", language)),
             html.Ul(id="coverage-partition"),
         ]
