@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import auth, db, errors, health, tiles, vendor
 from server.admin import views as admin_views
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["gridwatch.settings"] = settings
+    if settings.trusted_proxies:
+        # The client's address and scheme as the trusted proxies saw them (each appends one).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     errors.register_error_handlers(app)
     # Pooled connections come warm for every tile layer (server/tiles/warm.py).

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # A login session ends this long after the last request that refreshed its cookie.
     session_hours: float = Field(12.0, gt=0)
+    # Reverse proxies in front of gridwatch (nginx: 1) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client's address (login throttling, sessions) and the
+    # scheme. 0 (direct, the default) believes none, since a client could forge them.
+    trusted_proxies: int = Field(0, ge=0, le=5)
+    # Session cookies only over HTTPS (set it when the site is served over HTTPS).
+    secure_cookies: bool = False
     default_language: str = Field("zh", pattern="^(zh|en)$")
     # The dashboard map's raster basemap: an XYZ template such as
     # "https://t0.tianditu.gov.cn/vec_w/wmts?...&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY" or the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -11,7 +12,7 @@ from click.testing import CliRunner
 from server.app import create_app
 from server.auth.demo import create_demo_accounts
 from server.auth.passwords import hash_password, verify_password
-from server.auth.ratelimit import PER_USERNAME
+from server.auth.ratelimit import PER_USERNAME_AND_ADDRESS
 from server.auth.users import set_password
 from server.cli import main
 from server.clock import CLOCK_KEY
@@ -102,36 +103,91 @@ def test_login_accepts_a_form_and_refuses_bad_input(client, conn):
     assert malformed.status_code == 400 and malformed.get_json()["error"]["field"] == "body"
 
 
-def test_failed_logins_are_limited_across_workers_until_the_window_passes(settings, conn):
+def test_failed_logins_wait_longer_and_longer_across_workers(settings, conn):
+    """Five free wrong passwords for a username from one address; then each attempt waits twice
+    as long as the one before (1 s, 2 s, ...), whichever worker answers, and an attempt made
+    while waiting is refused without being counted; the right password after the wait logs in."""
     give_password(conn, "admin1", "the-real-one")
     moment = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
     workers = [create_app(settings), create_app(settings)]  # two gunicorn workers, one database
     for worker in workers:
         worker.extensions[CLOCK_KEY] = lambda: moment
+
+    def log_in(password: str, worker: int = 0, username: str = "admin1"):
+        return (
+            workers[worker]
+            .test_client()
+            .post("/api/v1/auth/login", json={"username": username, "password": password})
+        )
+
     try:
-        for attempt in range(PER_USERNAME):
-            worker = workers[attempt % 2].test_client()
-            wrong = worker.post(
-                "/api/v1/auth/login", json={"username": "admin1", "password": f"guess{attempt}"}
-            )
-            assert wrong.status_code == 401
-        locked = (
-            workers[1]
-            .test_client()
-            .post("/api/v1/auth/login", json={"username": "ADMIN1", "password": "the-real-one"})
-        )
-        assert locked.status_code == 429
-        assert locked.get_json()["error"]["retry_after"] > 0
-        moment += timedelta(minutes=16)
-        allowed = (
-            workers[0]
-            .test_client()
-            .post("/api/v1/auth/login", json={"username": "admin1", "password": "the-real-one"})
-        )
-        assert allowed.status_code == 200
+        for attempt in range(PER_USERNAME_AND_ADDRESS):
+            assert log_in(f"guess{attempt}", worker=attempt % 2).status_code == 401
+        waiting = log_in("the-real-one", worker=1)
+        assert waiting.status_code == 429 and waiting.get_json()["error"]["retry_after"] == 1
+        moment += timedelta(seconds=1)
+        assert log_in("guess5").status_code == 401  # counted: the next wait is 2 s
+        moment += timedelta(seconds=1)
+        refused = log_in("the-real-one", worker=1)
+        assert refused.status_code == 429 and refused.get_json()["error"]["retry_after"] == 1
+        moment += timedelta(seconds=1)
+        assert log_in("the-real-one", username="ADMIN1").status_code == 200
+        # The success starts the username's count afresh.
+        assert all(log_in(f"again{n}").status_code == 401 for n in range(PER_USERNAME_AND_ADDRESS))
     finally:
         for worker in workers:
             worker.extensions["gridwatch.db"].close()
+
+
+def test_concurrent_guesses_get_exactly_the_free_password_checks(app, conn):
+    """30 wrong passwords at once for one username: each attempt is counted before its check,
+    so five are checked (401) and the rest refused (429), not as many as outran the count."""
+    give_password(conn, "admin1", "the-real-one")
+
+    def guess(n: int) -> int:
+        return (
+            app.test_client()
+            .post("/api/v1/auth/login", json={"username": "admin1", "password": f"guess{n}"})
+            .status_code
+        )
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert statuses.count(401) == PER_USERNAME_AND_ADDRESS
+    assert statuses.count(429) == 30 - PER_USERNAME_AND_ADDRESS
+
+
+def test_a_guesser_delays_their_own_address_not_the_account_s_owner(settings, conn):
+    """Behind one trusted proxy, the client's address comes from X-Forwarded-For: a guesser at
+    one address waits, the owner at another logs in. Without a trusted proxy the header is not
+    believed (a client could write any address into it)."""
+    give_password(conn, "admin1", "the-real-one")
+    proxied = create_app(settings.model_copy(update={"trusted_proxies": 1}))
+    direct = create_app(settings)
+    try:
+
+        def log_in(app, address: str, password: str) -> int:
+            return (
+                app.test_client()
+                .post(
+                    "/api/v1/auth/login",
+                    json={"username": "admin1", "password": password},
+                    headers={"X-Forwarded-For": address},
+                )
+                .status_code
+            )
+
+        for n in range(PER_USERNAME_AND_ADDRESS):
+            assert log_in(proxied, "203.0.113.9", f"guess{n}") == 401
+        assert log_in(proxied, "203.0.113.9", "the-real-one") == 429
+        assert log_in(proxied, "198.51.100.7", "the-real-one") == 200
+        # Direct: the forged addresses are one client, which has used its free attempts.
+        for n in range(PER_USERNAME_AND_ADDRESS):
+            assert log_in(direct, f"192.0.2.{n}", f"guess{n}") == 401
+        assert log_in(direct, "192.0.2.99", "the-real-one") == 429
+    finally:
+        proxied.extensions["gridwatch.db"].close()
+        direct.extensions["gridwatch.db"].close()
 
 
 def test_cli_creates_users_and_prints_a_token_last(database_url, app, conn):

@@ -94,6 +94,7 @@ def init_app(app: Flask) -> None:
     # The cookie lives as long as the session in the database: both are renewed by requests.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SECURE"] = settings.secure_cookies
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=settings.session_hours)
     from server.auth.views import blueprint
 

@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request, session
 from server import clock, http_input
 from server.auth import SESSION_CSRF, SESSION_SECRET, current_user, require_user, session_lifetime
 from server.auth.passwords import verify_password
-from server.auth.ratelimit import check_login_allowed, clear_login_failures, record_login_failure
+from server.auth.ratelimit import clear_attempts, count_attempt
 from server.auth.sessions import end_session, start_session
 from server.auth.users import User, find_login, issue_token, list_tokens, revoke_token
 from server.db import get_db
@@ -50,13 +50,12 @@ def login():
     remote_addr = request.remote_addr or ""
     now = clock.now()
     with get_db().connection() as conn:
-        check_login_allowed(conn, username=username, remote_addr=remote_addr, now=now)
+        # Counted (and committed) before the check: concurrent guesses cannot outrun the count.
+        count_attempt(conn, username=username, remote_addr=remote_addr, now=now)
         user, password_hash = find_login(conn, username=username)
         if user is None or not verify_password(password, password_hash):
-            record_login_failure(conn, username=username, remote_addr=remote_addr, now=now)
-            conn.commit()
             raise Unauthorized("wrong username or password / 用户名或密码错误", field="password")
-        clear_login_failures(conn, username=username)
+        clear_attempts(conn, username=username, remote_addr=remote_addr)
         secret = start_session(
             conn, user_id=user.id, remote_addr=remote_addr, now=now, idle=session_lifetime()
         )
