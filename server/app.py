@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import auth, db, errors, health, tiles, vendor
+from server import auth, db, errors, health, security_headers, tiles, vendor
 from server.admin import views as admin_views
 from server.analytics import spot_views
 from server.analytics import views as analytics_views
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     errors.register_error_handlers(app)
+    security_headers.init_app(app)
     # Pooled connections come warm for every tile layer (server/tiles/warm.py).
     db.init_app(app, settings, configure=warm if settings.warm_connections else None)
     app.register_blueprint(health.blueprint)

@@ -1,8 +1,32 @@
 """gunicorn settings that belong to the application rather than to the command line."""
 
 import gc
+import re
 
+from gunicorn.glogging import Logger
 from psycopg_pool import PoolTimeout
+
+# Query parameters that carry a credential (Open311's api_key, a token in a link): their values
+# never reach the access log.
+SECRET_PARAMETER = re.compile(r"((?:^|[?&])(?:api_key|token|access_token)=)[^&\s]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return SECRET_PARAMETER.sub(r"\1[redacted]", text)
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with credentials in query strings replaced in the access log."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "q"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = redact(atoms[key])
+        return atoms
+
+
+logger_class = RedactingLogger
 
 
 def post_worker_init(worker) -> None:

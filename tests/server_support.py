@@ -27,14 +27,17 @@ def running_server(
     var_dir: Path,
     port: int | None = None,
     env: dict[str, str] | None = None,
+    output: Path | None = None,
 ) -> Iterator[str]:
     """Start ``command(port)`` (``port`` default a free one) with ``env`` added to the
-    environment, wait until ``/health`` answers 200, yield the base URL."""
+    environment, wait until ``/health`` answers 200, yield the base URL. Its standard output
+    (gunicorn's access log) goes to ``output`` when given."""
     port = port or free_port()
     env = (
         os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(var_dir)} | (env or {})
     )
-    server = subprocess.Popen(command(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stdout = output.open("wb") if output else subprocess.DEVNULL
+    server = subprocess.Popen(command(port), env=env, stdout=stdout, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -51,3 +54,5 @@ def running_server(
         server.terminate()
         server.wait(timeout=30)
         server.stderr.close()
+        if output:
+            stdout.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -54,11 +55,31 @@ def test_serve_runs_gunicorn_and_answers_health(database_url, tmp_path: Path):
             str(free_port()),
         ]
 
-    with running_server(command, database_url=database_url, var_dir=tmp_path) as base:
+    access_log = tmp_path / "access.log"
+    with running_server(command, database_url=database_url, var_dir=tmp_path, output=access_log) as base:
         with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
             body = json.load(response)
+            health_headers = response.headers
+        with urllib.request.urlopen(f"{base}/dashboard/login", timeout=30) as response:
+            page_headers = response.headers
+        try:
+            urllib.request.urlopen(
+                f"{base}/open311/v2/requests.json?api_key=SECRET-KEY-123&status=open", timeout=5
+            )
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 403
     assert body["status"] == "ok"
     assert body["counts"]["grids"] == 8
+    # Every answer: no sniffing, no full URLs to other sites; pages: not to be framed.
+    for headers in (health_headers, page_headers):
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+    assert page_headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert page_headers["X-Frame-Options"] == "DENY"
+    # The access log names the request but not its credential.
+    log = access_log.read_text()
+    assert "/open311/v2/requests.json?api_key=[redacted]&status=open" in log
+    assert "SECRET-KEY-123" not in log
 
 
 def test_tiles_prune_changes_keeps_recent_events(database_url):
@@ -77,3 +98,17 @@ def test_tiles_prune_changes_keeps_recent_events(database_url):
         )
         newest_kept, count = remaining.fetchone()
     assert newest_kept and count == before - 1
+
+
+def test_demo_load_names_a_category_without_a_department_and_writes_nothing(database_url):
+    """An admin may save a category without a default department; the demo, which dispatches
+    every case to one, refuses with the category's name instead of failing halfway."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE categories SET default_department_id = NULL WHERE code = 'sanitation'")
+        grids_before = conn.execute("SELECT count(*) FROM grids").fetchone()[0]
+    result = run_cli(database_url, "demo", "load", "--incidents", "100")
+    assert result.exit_code != 0
+    assert "sanitation" in result.output and "default department" in result.output
+    assert "Traceback" not in result.output
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM grids").fetchone()[0] == grids_before
