@@ -40,7 +40,7 @@ def county_bounds(conn) -> list:
 
 def focus(conn, *, user: User, incident: str | None) -> dict | None:
     """The incident a link asks to open (``?incident=ID``), if the viewer may see it."""
-    if not incident or not incident.isdigit() or len(incident) > 18:
+    if not incident or not (incident.isascii() and incident.isdigit()) or len(incident) > 18:
         return None
     try:
         found = card.load(conn, user=user, incident_id=int(incident), now=clock.now())

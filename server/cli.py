@@ -131,7 +131,10 @@ def demo_load(settings: Settings, seed: int, incident_count: int, if_empty: bool
             if conn.execute("SELECT EXISTS (SELECT 1 FROM grids)").fetchone()[0]:
                 click.echo("grids already loaded; skipping the demo load")
                 return
-    summary = load_demo(url, seed=seed, incident_count=incident_count, progress=True)
+    try:
+        summary = load_demo(url, seed=seed, incident_count=incident_count, progress=True)
+    except GridwatchError as error:
+        fail(f"demo load: {error.message}")
     click.echo(summary.describe())
 
 

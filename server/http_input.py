@@ -77,6 +77,13 @@ def number(
     return parsed
 
 
+def is_ascii_integer(text: str) -> bool:
+    """``text`` is an optional minus and ASCII digits only: str.isdigit() also accepts "²" and
+    other digits that int() then refuses (a 500 before)."""
+    digits = text[1:] if text.startswith("-") else text
+    return digits.isascii() and digits.isdigit()
+
+
 def integer(
     data: dict, name: str, *, required: bool = False, minimum: int | None = None, maximum: int | None = None
 ) -> int | None:
@@ -87,13 +94,16 @@ def integer(
         return None
     if isinstance(value, bool):
         raise InvalidInput(f"{name} must be an integer", field=name)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+    if isinstance(value, str) and is_ascii_integer(value.strip()) and len(value) < 20:
         value = int(value)
     if not isinstance(value, int):
         raise InvalidInput(f"{name} must be an integer", field=name)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
     return value
+
+
+TIMESTAMP_YEARS = (1900, 2999)
 
 
 def timestamp(data: dict, name: str) -> datetime | None:
@@ -107,6 +117,11 @@ def timestamp(data: dict, name: str) -> datetime | None:
         raise InvalidInput(f"{name} must be an ISO 8601 time", field=name) from error
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-06-01T08:00:00+08:00", field=name)
+    # Year 1 or 9999 parse, and then overflow in any arithmetic (a window before or after them).
+    if not TIMESTAMP_YEARS[0] <= parsed.year <= TIMESTAMP_YEARS[1]:
+        raise InvalidInput(
+            f"{name} must be in the years {TIMESTAMP_YEARS[0]}-{TIMESTAMP_YEARS[1]}", field=name
+        )
     return parsed
 
 

@@ -111,6 +111,7 @@ def test_filters_by_bbox_grid_category_status_time_and_overdue(client, tokens, c
         ({"limit": "1001"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"limit": "1.5"}, "limit"),
+        ({"limit": "²"}, "limit"),
         ({"status": "open"}, "status"),
         ({"category": "x'; DROP TABLE incidents;--"}, "category"),
         ({"category": "nosuchcategory"}, "category"),

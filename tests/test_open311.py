@@ -205,4 +205,8 @@ def test_errors_come_in_the_spec_format(client, hotline, conn):
     )
     bad_date = client.get("/open311/v2/requests.xml", query_string={"api_key": hotline, "start_date": "soon"})
     assert bad_date.status_code == 400 and ElementTree.fromstring(bad_date.data).tag == "errors"
+    # Year 1 and 9999 parse as dates, and overflowed in the search window (a 500 before).
+    for end_date in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"):
+        far = client.get("/open311/v2/requests.json", query_string={"api_key": hotline, "end_date": end_date})
+        assert far.status_code == 400 and "end_date" in far.get_json()[0]["description"], far.data
     assert conn.execute("SELECT count(*) AS n FROM incidents").fetchone()["n"] == 8

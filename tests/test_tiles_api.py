@@ -137,6 +137,9 @@ def test_empty_tile_is_204(client):
         ("/tiles/incident_density/10/805/422.mvt?period=2026-05..2026-01", "period"),
         ("/tiles/grids/10/805/422.mvt?period=2026", "period"),
         ("/tiles/grids/23/0/0.mvt", "z"),
+        ("/tiles/grids/%C2%B2/0/0.mvt", "z"),  # "²": a digit to str.isdigit(), not to int()
+        ("/tiles/incidents/10/805/422.mvt?period=0000", "period"),
+        ("/tiles/incidents/10/805/422.mvt?period=9999-12", "period"),
         ("/tiles/grids/x/0/0.mvt", "z"),
         ("/tiles/grids/10/1024/0.mvt", "x"),
         ("/tiles/grids/10/0/-1.mvt", "y"),

@@ -36,6 +36,7 @@ from server.demo.partition import Partition, build_partition
 from server.demo.patrols import generate_patrols
 from server.demo.people import People, build_people
 from server.demo.settlements import generate_settlements
+from server.errors import Conflict
 from server.worktime import WorkCalendar
 
 CHINA = timezone(timedelta(hours=8))
@@ -93,6 +94,16 @@ def _reference(conn: psycopg.Connection) -> tuple[dict[int, str], list[Category]
                  FROM categories WHERE active ORDER BY code"""
         )
     ]
+    # The demo dispatches each category's cases to its default department: a category an admin
+    # saved without one cannot be generated (before, numpy failed halfway with a TypeError).
+    missing = [category.code for category in categories if category.department_id is None]
+    if missing:
+        raise Conflict(
+            "the demo needs a default department for every active category; "
+            f"set one for {', '.join(missing)} (PATCH /api/v1/admin/categories/<code>) or deactivate it",
+            field="categories",
+            categories=missing,
+        )
     return departments, categories
 
 

@@ -13,8 +13,10 @@ from server.incidents.workflow import STATUSES
 
 MAX_ZOOM = 22
 _CATEGORY = re.compile(r"^[a-z0-9_]{2,40}$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_YEAR = re.compile(r"^(\d{4})$")
+# Years 1900-2999 in ASCII digits: year 0 and the month after 9999-12 are not dates (a 500
+# before), and \d would also match other scripts' digits.
+_MONTH = re.compile(r"^(19[0-9]{2}|2[0-9]{3})-([0-9]{2})$")
+_YEAR = re.compile(r"^(19[0-9]{2}|2[0-9]{3})$")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def parse_layers(names: str) -> tuple[Layer, ...]:
 def parse_zxy(z: str, x: str, y: str) -> tuple[int, int, int]:
     values = {}
     for field, text in (("z", z), ("x", x), ("y", y)):
-        if not text.isdigit() or len(text) > 8:
+        if not (text.isascii() and text.isdigit()) or len(text) > 8:
             raise InvalidInput(f"{field} must be a non-negative integer", field=field)
         values[field] = int(text)
     if values["z"] > MAX_ZOOM:
