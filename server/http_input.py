@@ -103,11 +103,14 @@ def integer(
     return value
 
 
-TIMESTAMP_YEARS = (1900, 2999)
+# Years a time that windows are computed from may have: year 1 and 9999 parse, and then
+# overflow in any arithmetic (a window before or after them).
+WINDOW_YEARS = (1900, 2999)
 
 
-def timestamp(data: dict, name: str) -> datetime | None:
-    """An ISO 8601 time with a UTC offset."""
+def timestamp(data: dict, name: str, *, years: tuple[int, int] | None = None) -> datetime | None:
+    """An ISO 8601 time with a UTC offset; within ``years`` when given. (Times checked later
+    against now, such as a due time, are refused there with their reason.)"""
     value = text(data, name, max_length=64)
     if value is None:
         return None
@@ -117,11 +120,8 @@ def timestamp(data: dict, name: str) -> datetime | None:
         raise InvalidInput(f"{name} must be an ISO 8601 time", field=name) from error
     if parsed.tzinfo is None:
         raise InvalidInput(f"{name} needs a UTC offset, e.g. 2026-06-01T08:00:00+08:00", field=name)
-    # Year 1 or 9999 parse, and then overflow in any arithmetic (a window before or after them).
-    if not TIMESTAMP_YEARS[0] <= parsed.year <= TIMESTAMP_YEARS[1]:
-        raise InvalidInput(
-            f"{name} must be in the years {TIMESTAMP_YEARS[0]}-{TIMESTAMP_YEARS[1]}", field=name
-        )
+    if years and not years[0] <= parsed.year <= years[1]:
+        raise InvalidInput(f"{name} must be in the years {years[0]}-{years[1]}", field=name)
     return parsed
 
 

@@ -286,8 +286,10 @@ def list_requests(fmt: str):
                 except NotFound:
                     continue
             return render("service_requests", _as_requests(conn, incidents), fmt)
-        end = http_input.timestamp(args, "end_date") or now
-        start = http_input.timestamp(args, "start_date") or end - DEFAULT_WINDOW
+        end = http_input.timestamp(args, "end_date", years=http_input.WINDOW_YEARS) or now
+        start = (
+            http_input.timestamp(args, "start_date", years=http_input.WINDOW_YEARS) or end - DEFAULT_WINDOW
+        )
         statuses = http_input.codes(args, "status", options=("open", "closed"))
         chosen: tuple[str, ...] = ()
         if statuses and set(statuses) != {"open", "closed"}:
