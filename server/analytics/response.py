@@ -265,21 +265,33 @@ def _inside(parent: dict):
     return grids.c.path.op("<@")(cast(bindparam("parent_path", parent["path"], Text), grids.c.path.type))
 
 
+def unit_rows_of(by: str, parent: dict | None):
+    """Every unit of the kind ``by`` (also those without a case), below ``parent`` if given."""
+    if by in GRID_LEVELS:
+        g = grids.c
+        rows = select(g.id, g.code, g.name_zh.label("name"), g.name_en).where(g.level == by)
+        return rows.where(_inside(parent)) if parent is not None else rows
+    if by == "department":
+        d = departments.c
+        return select(d.id, d.code, d.name_zh.label("name"), d.name_en)
+    c = categories.c
+    return select(c.code.label("id"), c.code, c.name_zh.label("name"), c.name_en)
+
+
 def _units(selection: Selection, parent: dict | None):
-    """The unit rows (every unit, also those without a case), the incidents joined to what puts
-    each in its unit, and that unit's expression. Grid units go through a small table of
-    (grid, unit) pairs: the tree is walked once per grid, not once per incident."""
+    """The unit rows, the incidents joined to what puts each in its unit, and that unit's
+    expression. Grid units go through a small table of (grid, unit) pairs: the tree is walked
+    once per grid, not once per incident."""
     g = grids.c
+    unit_rows = unit_rows_of(selection.by, parent)
     if selection.by in GRID_LEVELS:
         depth = GRID_LEVELS[selection.by]
-        unit_rows = select(g.id, g.code, g.name_zh.label("name"), g.name_en).where(g.level == selection.by)
         # A grid's ancestor at this depth: the label at that position of its path.
         owners = select(
             g.id.label("grid_id"),
             cast(func.ltree2text(func.subpath(g.path, depth - 1, 1)), Integer).label("unit_id"),
         ).where(func.nlevel(g.path) >= depth)
         if parent is not None:
-            unit_rows = unit_rows.where(_inside(parent))
             owners = owners.where(_inside(parent))
         owners = owners.cte("owners")
         return unit_rows, incidents.join(owners, owners.c.grid_id == incidents.c.grid_id), owners.c.unit_id
@@ -287,12 +299,8 @@ def _units(selection: Selection, parent: dict | None):
     if parent is not None:
         inside = select(g.id.label("grid_id")).where(_inside(parent)).cte("inside")
         source = incidents.join(inside, inside.c.grid_id == incidents.c.grid_id)
-    if selection.by == "department":
-        d = departments.c
-        return select(d.id, d.code, d.name_zh.label("name"), d.name_en), source, incidents.c.department_id
-    c = categories.c
-    unit_rows = select(c.code.label("id"), c.code, c.name_zh.label("name"), c.name_en)
-    return unit_rows, source, incidents.c.category_code
+    unit_of = incidents.c.department_id if selection.by == "department" else incidents.c.category_code
+    return unit_rows, source, unit_of
 
 
 def _checked_parent(conn: psycopg.Connection, selection: Selection) -> dict | None:
@@ -372,7 +380,7 @@ def response_rows(conn: psycopg.Connection, selection: Selection) -> dict:
             totals = row
         else:
             by_unit[row["unit_id"]] = row
-    unit_rows = _units(selection, parent)[0]
+    unit_rows = unit_rows_of(selection.by, parent)
     rows = [
         _figures({**unit, **by_unit.get(unit["id"], dict.fromkeys(INDICATORS))})
         for unit in fetch(conn, unit_rows.order_by(unit_rows.selected_columns.code))
