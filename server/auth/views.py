@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 
 from flask import Blueprint, jsonify, request, session
+from pydantic import Field
 
-from server import clock, http_input
+from server import clock
 from server.auth import SESSION_CSRF, SESSION_SECRET, current_user, require_user, session_lifetime
 from server.auth.passwords import verify_password
 from server.auth.ratelimit import clear_attempts, count_attempt
@@ -14,6 +15,9 @@ from server.auth.sessions import end_session, start_session
 from server.auth.users import User, find_login, issue_token, list_tokens, revoke_token
 from server.db import get_db
 from server.errors import NotFound, Unauthorized
+from server.openapi import PUBLIC, documented
+from server.openapi_schemas import json_reply, listing, ref
+from server.schema import BodyModel, Text, parse_body
 
 blueprint = Blueprint("auth", __name__, url_prefix="/api/v1")
 
@@ -42,18 +46,45 @@ def describe_user(conn, user: User) -> dict:
     }
 
 
+class LoginInput(BodyModel):
+    username: Text = Field(min_length=1, max_length=64)
+    password: Text = Field(min_length=1, max_length=1000)
+
+
+class TokenInput(BodyModel):
+    label: Text = Field("", max_length=200, description="What the token is for, e.g. the phone's name")
+
+
 @blueprint.post("/auth/login")
+@documented(
+    summary="Log in with a password: sets the session cookie and returns a CSRF token",
+    body=LoginInput,
+    body_media=("application/json", "application/x-www-form-urlencoded"),
+    responses={
+        200: json_reply(
+            {
+                "type": "object",
+                "required": ["user", "csrf_token"],
+                "properties": {"user": ref("Me"), "csrf_token": {"type": "string"}},
+            }
+        )
+    },
+    errors=(401, 429),
+    security=PUBLIC,
+)
 def login():
-    data = http_input.body_fields()
-    username = http_input.text(data, "username", required=True, max_length=64)
-    password = http_input.text(data, "password", required=True, max_length=1000)
+    given = parse_body(LoginInput)
+    username, password = given.username, given.password
     remote_addr = request.remote_addr or ""
     now = clock.now()
     with get_db().connection() as conn:
         # Counted (and committed) before the check: concurrent guesses cannot outrun the count.
         count_attempt(conn, username=username, remote_addr=remote_addr, now=now)
         user, password_hash = find_login(conn, username=username)
-        if user is None or not verify_password(password, password_hash):
+        # Checked whether or not the user exists (a missing hash costs a dummy scrypt run): the
+        # time of a refusal must not tell which usernames exist.
+        matches = verify_password(password, password_hash)
+        if user is None or not matches:
             raise Unauthorized("wrong username or password / 用户名或密码错误", field="password")
         clear_attempts(conn, username=username, remote_addr=remote_addr)
         secret = start_session(
@@ -68,6 +99,7 @@ def login():
 
 
 @blueprint.post("/auth/logout")
+@documented(summary="End the session", responses={204: {"description": "done"}}, errors=(403,))
 def logout():
     current_user()  # a session logout needs CSRF proof like any other change
     secret = session.get(SESSION_SECRET)
@@ -79,17 +111,31 @@ def logout():
 
 
 @blueprint.post("/auth/tokens")
+@documented(
+    summary="A new API token for the caller (shown once)",
+    body=TokenInput,
+    body_required=False,
+    responses={
+        201: json_reply(
+            {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}
+        )
+    },
+    errors=(403,),
+)
 def create_token():
     """A new API token for the caller, e.g. for the phone page's offline queue."""
     user = require_user()
-    data = http_input.body_fields() if request.content_length else {}
-    label = http_input.text(data, "label", max_length=200) or ""
+    given = parse_body(TokenInput, optional=True)
     with get_db().connection() as conn:
-        token = issue_token(conn, user_id=user.id, label=label)
+        token = issue_token(conn, user_id=user.id, label=given.label)
     return jsonify({"token": token}), 201
 
 
 @blueprint.get("/auth/tokens")
+@documented(
+    summary="The caller's tokens (without secrets)",
+    responses={200: json_reply(listing("tokens", ref("Token")))},
+)
 def tokens():
     user = require_user()
     with get_db().connection() as conn:
@@ -98,6 +144,11 @@ def tokens():
 
 
 @blueprint.delete("/auth/tokens/<int:token_id>")
+@documented(
+    summary="Revoke one of the caller's tokens (a lost phone)",
+    responses={204: {"description": "revoked"}},
+    errors=(403, 404),
+)
 def revoke(token_id: int):
     """Revoke one of the caller's own tokens, e.g. the one of a lost phone."""
     user = require_user()
@@ -112,6 +163,9 @@ def _iso(value):
 
 
 @blueprint.get("/users/me")
+@documented(
+    summary="The caller, with department and the grids they hold", responses={200: json_reply(ref("Me"))}
+)
 def me():
     user = require_user()
     with get_db().connection() as conn:
