@@ -7,17 +7,32 @@ import json
 import math
 import re
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 from flask import request
 
 from server.errors import InvalidInput
 
+# Deeper JSON is refused before it is parsed: the deepest body (a patrol's track) nests 4 deep,
+# and a parser given 100,000 brackets recurses until it fails.
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings not counted)."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _BRACKETS)
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
+
 
 def body_fields() -> dict[str, Any]:
     """The request body as a dict: a JSON object, or form fields (urlencoded or multipart)."""
     if request.mimetype == "application/json":
         raw = request.get_data(cache=True)
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
         try:
             data = json.loads(raw or b"null", parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as error:
@@ -47,6 +62,11 @@ def text(data: dict, name: str, *, required: bool = False, max_length: int = 400
         raise InvalidInput(f"{name} must be a string", field=name)
     if len(value) > max_length or "\x00" in value:
         raise InvalidInput(f"{name} must be at most {max_length} characters, without NUL", field=name)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:  # a lone surrogate from a JSON escape ("\ud800")
+            raise InvalidInput(f"{name} must be valid Unicode (no lone surrogates)", field=name) from error
     return value
 
 
@@ -84,25 +104,6 @@ def is_ascii_integer(text: str) -> bool:
     return digits.isascii() and digits.isdigit()
 
 
-def integer(
-    data: dict, name: str, *, required: bool = False, minimum: int | None = None, maximum: int | None = None
-) -> int | None:
-    value = data.get(name)
-    if value is None or value == "":
-        if required:
-            raise InvalidInput(f"{name} is required", field=name)
-        return None
-    if isinstance(value, bool):
-        raise InvalidInput(f"{name} must be an integer", field=name)
-    if isinstance(value, str) and is_ascii_integer(value.strip()) and len(value) < 20:
-        value = int(value)
-    if not isinstance(value, int):
-        raise InvalidInput(f"{name} must be an integer", field=name)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise InvalidInput(f"{name} must be between {minimum} and {maximum}", field=name)
-    return value
-
-
 # Years a time that windows are computed from may have: year 1 and 9999 parse, and then
 # overflow in any arithmetic (a window before or after them).
 WINDOW_YEARS = (1900, 2999)
@@ -137,63 +138,22 @@ def query_args() -> dict[str, str]:
     return request.args.to_dict()
 
 
-def boolean(data: dict, name: str) -> bool | None:
-    value = text(data, name, max_length=5)
-    if value is None:
-        return None
-    if value.lower() not in ("true", "false"):
-        raise InvalidInput(f"{name} must be true or false", field=name)
-    return value.lower() == "true"
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 
 
-def bbox(data: dict, name: str = "bbox") -> tuple[float, float, float, float] | None:
-    """``minlon,minlat,maxlon,maxlat`` in WGS84."""
-    value = text(data, name, max_length=200)
-    if value is None:
-        return None
-    parts = value.split(",")
-    if len(parts) != 4:
-        raise InvalidInput(f"{name} must be minlon,minlat,maxlon,maxlat", field=name)
-    try:
-        x0, y0, x1, y1 = (float(part) for part in parts)
-    except ValueError as error:
-        raise InvalidInput(f"{name} must be four numbers", field=name) from error
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise InvalidInput(f"{name} must be four finite numbers", field=name)
-    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise InvalidInput(f"{name}: longitudes within ±180, latitudes within ±90", field=name)
-    if x0 > x1 or y0 > y1:
-        raise InvalidInput(f"{name}: the minimum must not exceed the maximum", field=name)
-    return x0, y0, x1, y1
-
-
-def codes(data: dict, name: str, *, pattern: str = r"^[A-Za-z0-9_-]{1,40}$", options=None) -> tuple[str, ...]:
+def codes(data: dict, name: str, *, pattern: str = CODE_PATTERN, options=None) -> tuple[str, ...]:
     """A comma-separated list of codes (categories, statuses...), each checked."""
-    value = text(data, name, max_length=1000)
-    if value is None:
+    return comma_codes(text(data, name, max_length=1000), field=name, pattern=pattern, options=options)
+
+
+def comma_codes(
+    value: str | None, *, field: str, pattern: str = CODE_PATTERN, options: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    if not value:
         return ()
     items = tuple(item.strip() for item in value.split(","))
     for item in items:
         if not re.fullmatch(pattern, item) or (options is not None and item not in options):
             allowed = f": one of {', '.join(options)}" if options is not None else ""
-            raise InvalidInput(f"{name}: {item[:50]!r} is not a valid code{allowed}", field=name)
+            raise InvalidInput(f"{field}: {item[:50]!r} is not a valid code{allowed}", field=field)
     return items
-
-
-def code(data: dict, name: str, *, pattern: str = r"^[A-Za-z0-9_-]{1,40}$") -> str | None:
-    found = codes(data, name, pattern=pattern)
-    if len(found) > 1:
-        raise InvalidInput(f"{name} takes one code", field=name)
-    return found[0] if found else None
-
-
-def flag(data: dict, name: str) -> bool | None:
-    """A JSON boolean, or 'true'/'false' from a form."""
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InvalidInput(f"{name} must be true or false", field=name)

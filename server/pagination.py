@@ -13,6 +13,8 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from server.errors import InvalidInput
 
+CURSOR_DESCRIPTION = "Opaque cursor from a 'next' link; do not build one."
+
 
 def _serializer(purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"gridwatch.cursor.{purpose}")

@@ -1,22 +1,109 @@
 """Inputs declared once: a pydantic model gives both the validation and the OpenAPI entry.
 
-``parse_query(Model)`` reads the request's query string into the model (strict: unknown
-parameters are refused, each error names its parameter); ``query_parameters(Model)`` lists the
-same parameters for the OpenAPI document. Endpoints declared this way cannot drift from their
-documentation (the input issue moves the older, hand-declared endpoints here too).
+``parse_query(Model)`` reads the request's query string into the model, ``parse_body(Model)``
+its JSON or form body; unknown parameters and fields are refused (422), every other error is a
+400 naming its field. ``query_parameters(Model)`` and ``body_schema(Model)`` give the same models
+to the OpenAPI document (server/openapi.py), so validation and documentation cannot drift.
+
+The field types below are the API's vocabulary: text that is valid UTF-8 without NUL, integers
+that are integers (not ``true``, not ``"²"``), codes, times with a UTC offset.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import math
+import re
+from typing import Annotated, Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+)
 
-from server.errors import InvalidInput
-from server.http_input import body_fields
+from server.errors import InvalidInput, UnknownField
+from server.http_input import CODE_PATTERN, body_fields, is_ascii_integer
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def _clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate ("\ud800") from a JSON escape
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from error
+    return value
+
+
+def integer_value(value: Any) -> Any:
+    """Integers as such, or ASCII digits from a form or query; ``true`` and ``"²"`` are not."""
+    if isinstance(value, bool):
+        raise ValueError("an integer, not a boolean")
+    if isinstance(value, str):
+        stripped = value.strip()
+        if not (is_ascii_integer(stripped) and len(stripped) < 20):
+            raise ValueError("an integer in ASCII digits")
+        return int(stripped)
+    return value
+
+
+def _bbox(value: Any) -> tuple[float, float, float, float]:
+    """``minlon,minlat,maxlon,maxlat`` in WGS84."""
+    parts = value.split(",") if isinstance(value, str) else ()
+    if len(parts) != 4:
+        raise ValueError("minlon,minlat,maxlon,maxlat")
+    try:
+        x0, y0, x1, y1 = (float(part) for part in parts)
+    except ValueError as error:
+        raise ValueError("four numbers: minlon,minlat,maxlon,maxlat") from error
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise ValueError("four finite numbers")
+    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
+        raise ValueError("longitudes within ±180, latitudes within ±90")
+    if x0 > x1 or y0 > y1:
+        raise ValueError("the minimum must not exceed the maximum")
+    return x0, y0, x1, y1
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number, not a boolean")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+Number = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
+BBox = Annotated[
+    tuple[float, float, float, float],
+    BeforeValidator(_bbox),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "minlon,minlat,maxlon,maxlat (WGS84)",
+            "example": "103.3,29.85,103.4,29.95",
+        }
+    ),
+]
+Integer = Annotated[int, BeforeValidator(integer_value)]
+Moment = Annotated[
+    AwareDatetime, Field(description="ISO 8601 with a UTC offset, e.g. 2026-06-01T08:00:00+08:00")
+]
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+
+
+def path_code(value: str, *, field: str) -> str:
+    """A code from a URL path, checked as a query's would be."""
+    if not re.fullmatch(CODE_PATTERN, value):
+        raise InvalidInput(f"{field}: {value[:50]!r} is not a valid code", field=field)
+    return value
 
 
 class QueryModel(BaseModel):
@@ -31,7 +118,7 @@ def parse_query(model: type[Model], args: dict[str, str] | None = None) -> Model
         args = {key: request.args.get(key) for key in request.args}
         repeated = next((key for key in request.args if len(request.args.getlist(key)) > 1), None)
         if repeated is not None:
-            raise InvalidInput(f"give {repeated} once", field=repeated)
+            raise InvalidInput(f"参数 {repeated} 只能给一次 / give {repeated} once", field=repeated)
     # An empty value means "not given" (a form that leaves a filter blank).
     given = {key: value for key, value in args.items() if value != ""}
     try:
@@ -48,7 +135,6 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     for name, prop in schema["properties"].items():
         prop = _openapi_schema(prop, definitions)
         description = prop.pop("description", "")
-        prop.pop("title", None)
         parameters.append(
             {
                 "name": name,
@@ -61,24 +147,41 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
-def _openapi_schema(prop: dict, definitions: dict) -> dict:
-    """JSON Schema as OpenAPI 3.0 reads it: references inlined, ``anyOf [X, null]`` as nullable X."""
-    if "$ref" in prop:
-        prop = {
-            **definitions[prop["$ref"].rsplit("/", 1)[-1]],
-            **{k: v for k, v in prop.items() if k != "$ref"},
+def _openapi_schema(node: Any, definitions: dict) -> Any:
+    """JSON Schema as OpenAPI 3.0 reads it, all the way down: references inlined, ``anyOf
+    [X, null]`` as nullable X, no titles, no ``default: null``."""
+    if isinstance(node, list):
+        return [_openapi_schema(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        node = {
+            **definitions[node["$ref"].rsplit("/", 1)[-1]],
+            **{k: v for k, v in node.items() if k != "$ref"},
         }
-    if "anyOf" in prop:
-        options = [option for option in prop["anyOf"] if option.get("type") != "null"]
-        rest = {k: v for k, v in prop.items() if k != "anyOf"}
+    if "anyOf" in node:
+        options = [option for option in node["anyOf"] if option.get("type") != "null"]
         if len(options) == 1:
-            merged = {**_openapi_schema(options[0], definitions), **rest}
-            if len(options) < len(prop["anyOf"]):
-                merged["nullable"] = True
-            if "default" in merged and merged["default"] is None:
-                del merged["default"]
-            return merged
-    return {k: v for k, v in prop.items() if not (k == "default" and v is None)}
+            rest = {k: v for k, v in node.items() if k != "anyOf"}
+            node = {**options[0], **rest, **({"nullable": True} if len(options) < len(node["anyOf"]) else {})}
+    if "const" in node:  # 3.0 has no const
+        node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
+    if "prefixItems" in node:  # nor tuples: a list of items of the tuple's type
+        types = {item.get("type") for item in node["prefixItems"]}
+        node = {k: v for k, v in node.items() if k != "prefixItems"}
+        node["items"] = {"type": types.pop()} if len(types) == 1 else {}
+    converted = {}
+    for key, value in node.items():
+        if key == "title" or (key == "default" and value is None):
+            continue
+        # "properties" maps names to schemas: a property may be called "title".
+        if key == "properties":
+            converted[key] = {name: _openapi_schema(schema, definitions) for name, schema in value.items()}
+        elif key == "discriminator":
+            converted[key] = {"propertyName": value["propertyName"]}
+        else:
+            converted[key] = _openapi_schema(value, definitions)
+    return converted
 
 
 class BodyModel(BaseModel):
@@ -87,28 +190,45 @@ class BodyModel(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-def parse_body(model: type[Model]) -> Model:
-    """The request's JSON (or form) body as ``model``; a 400 naming the first bad field."""
-    data = body_fields()
+def parse_body(model: type[Model], *, files: tuple[str, ...] = (), optional: bool = False) -> Model:
+    """The request's JSON (or form) body as ``model``; a 400 naming the first bad field, a 422
+    for a field the model does not have. Multipart file fields other than ``files`` are unknown
+    fields too (a photo under another name must not be dropped). With ``optional``, no body is
+    an empty one."""
+    if optional and not (request.content_length or request.mimetype):
+        data: dict[str, Any] = {}
+    else:
+        data = body_fields()
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        data = {key: value for key, value in data.items() if value != ""}
+        stray = next((name for name in request.files if name not in files), None)
+        if stray is not None:
+            raise unknown_field(stray)
+    elif request.files:
+        raise InvalidInput(
+            "文件须以 multipart/form-data 上传 / files come in multipart/form-data", field="body"
+        )
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise _invalid(error) from error
 
 
-def _invalid(error: ValidationError) -> InvalidInput:
-    first = error.errors()[0]
+def _invalid(error: ValidationError) -> InvalidInput | UnknownField:
+    errors = error.errors()
+    # An unknown field first: a misspelt name explains the missing required one.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     field = ".".join(str(part) for part in first["loc"]) or "body"
-    message = "unknown field or parameter" if first["type"] == "extra_forbidden" else first["msg"]
-    return InvalidInput(f"{field}: {message}", field=field)
+    if first["type"] == "extra_forbidden":
+        return unknown_field(field)
+    return InvalidInput(f"{field} 无效：{first['msg']} / {field}: {first['msg']}", field=field)
+
+
+def unknown_field(field: str) -> UnknownField:
+    return UnknownField(f"没有这个字段或参数：{field} / {field}: unknown field or parameter", field=field)
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI 3.0 schema of a body model."""
     schema = model.model_json_schema(by_alias=True)
-    definitions = schema.pop("$defs", {})
-    schema.pop("title", None)
-    schema["properties"] = {
-        name: _openapi_schema(prop, definitions) for name, prop in schema["properties"].items()
-    }
-    return schema
+    return _openapi_schema(schema, schema.pop("$defs", {}))

@@ -19,7 +19,11 @@ from schemathesis.checks import (
 )
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 20
+EXAMPLES = 8  # per operation, role and mode: 37 operations x 6 callers x 2 modes
+# Every role, and nobody. The deactivation of users and the revocation of tokens run last (they
+# may end the very token a later call would use); a 401 is documented, so nothing fails then.
+CALLERS = ("inspector1", "operator1", "handler1", "leader1", "admin1", None)
+LAST = ("/users/{username}", "/auth/tokens/{token_id}", "/auth/logout")
 
 
 def exercise(operation, mode: GenerationMode, headers: dict) -> None:
@@ -37,20 +41,15 @@ def exercise(operation, mode: GenerationMode, headers: dict) -> None:
     run()
 
 
-def test_the_api_matches_its_openapi_document(app, tokens):
+def test_the_api_matches_its_openapi_document_for_every_role(app, tokens):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 16
+    operations = sorted((result.ok() for result in schema.get_all_operations()), key=lambda o: o.path in LAST)
+    assert len(operations) >= 30
     for operation in operations:
-        # Administration as the admin (so its success responses are checked too); token revocation as
-        # a user nobody else needs (it may revoke the very token it runs with); the rest as an operator.
-        caller = "operator1"
-        if operation.path.startswith(("/users", "/categories")):
-            caller = "admin1"
-        elif operation.path.startswith("/auth/tokens/"):
-            caller = "leader1"
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            exercise(operation, mode, {"Authorization": f"Bearer {tokens[caller]}"})
+        for caller in CALLERS:
+            headers = {"Authorization": f"Bearer {tokens[caller]}"} if caller else {}
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                exercise(operation, mode, headers)
 
 
 def test_the_document_and_docs_page_are_served(client):

@@ -163,7 +163,7 @@ def test_a_township_report_holds_only_that_township(client, leader, report_url):
         ({**MAY, "grid": "NO-SUCH-GRID"}, 404, "grid"),
         ({**MAY, "grid": "bad code!"}, 400, "grid"),
         ({**MAY, "lang": "fr"}, 400, "lang"),
-        ({**MAY, "descripton": "typo"}, 400, "descripton"),
+        ({**MAY, "descripton": "typo"}, 422, "descripton"),  # unknown: refused
     ],
 )
 def test_bad_input_is_a_4xx_naming_the_field(client, leader, params, status, field):

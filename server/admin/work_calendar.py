@@ -51,18 +51,14 @@ def parse_periods(values: list) -> list[tuple[time, time]]:
     return periods
 
 
-def parse_weekdays(values: list) -> list[int]:
-    """ISO day numbers, 1 = Monday ... 7 = Sunday; at least one."""
-    if (
-        not isinstance(values, list)
-        or not values
-        or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 7 for v in values)
-    ):
-        raise InvalidInput(
-            "working_weekdays: a non-empty list of day numbers, 1 = Monday ... 7 = Sunday",
-            field="working_weekdays",
-        )
-    return sorted(set(values))
+def calendar_date(value: str, *, field: str) -> date:
+    """A ``YYYY-MM-DD`` path segment as a date."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise InvalidInput(f"{field} must be YYYY-MM-DD", field=field)
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidInput(f"no such date {value}", field=field) from error
 
 
 def update_calendar(

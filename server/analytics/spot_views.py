@@ -19,7 +19,9 @@ from server.db import get_db
 from server.errors import Forbidden, InvalidInput
 from server.geojson import geojson_response
 from server.incidents.workflow import STATUSES
-from server.schema import parse_query, query_parameters
+from server.openapi import documented
+from server.openapi_schemas import geojson_reply
+from server.schema import parse_query
 
 blueprint = Blueprint("spots", __name__, url_prefix="/api/v1/analytics")
 
@@ -74,7 +76,23 @@ class EmergingQuery(SpotQuery):
     slice: Literal["month", "week"] = Field("month", description="The time slices; only complete ones count.")
 
 
+def _units_reply(description: str) -> dict:
+    return geojson_reply({"type": "object"}, description)
+
+
 @blueprint.get("/hotspots")
+@documented(
+    summary="Hot and cold spots (Getis-Ord Gi*) or clusters and outliers (Local Moran's I) per unit, every"
+    " unit of the county, with a false-discovery-rate decision",
+    query=HotspotQuery,
+    responses={
+        200: _units_reply(
+            "a FeatureCollection, one feature per unit, with `parameters`, `weights`, `units`, `left_out`,"
+            " `computed_at`, `data_version`"
+        )
+    },
+    errors=(403,),
+)
 def hotspot_units():
     query = _checked(HotspotQuery)
     now = clock.now()
@@ -92,6 +110,18 @@ def hotspot_units():
 
 
 @blueprint.get("/emerging-hotspots")
+@documented(
+    summary="Emerging hot and cold spots: Gi* per unit and time slice, the Mann-Kendall trend of its z-scores"
+    " and the pattern (new, consecutive, intensifying, …)",
+    query=EmergingQuery,
+    responses={
+        200: _units_reply(
+            "a FeatureCollection, one feature per unit with `pattern`, `trend`, `trend_z`, `trend_p` and the"
+            " per-slice classes; `slices` lists the slices' first days"
+        )
+    },
+    errors=(403,),
+)
 def emerging_units():
     query = _checked(EmergingQuery)
     now = clock.now()
@@ -138,41 +168,3 @@ def _request(query: SpotQuery, now: datetime, zone, *, default_start: date, defa
 
 def _cache() -> hotspots.HotspotCache:
     return current_app.extensions.setdefault("gridwatch.hotspot_cache", hotspots.HotspotCache())
-
-
-def openapi_paths() -> dict:
-    """This blueprint's OpenAPI entries, derived from the query models."""
-
-    def entry(summary: str, model, description: str) -> dict:
-        return {
-            "get": {
-                "summary": summary,
-                "parameters": query_parameters(model),
-                "responses": {
-                    "200": {
-                        "description": description,
-                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
-                    },
-                    "400": {"$ref": "#/components/responses/E400"},
-                    "401": {"$ref": "#/components/responses/E401"},
-                    "403": {"$ref": "#/components/responses/E403"},
-                },
-            }
-        }
-
-    return {
-        "/analytics/hotspots": entry(
-            "Hot and cold spots (Getis-Ord Gi*) or clusters and outliers (Local Moran's I) per unit, "
-            "every unit of the county, with a false-discovery-rate decision",
-            HotspotQuery,
-            "a FeatureCollection, one feature per unit, with `parameters`, `weights`, `units`, "
-            "`left_out`, `computed_at`, `data_version`",
-        ),
-        "/analytics/emerging-hotspots": entry(
-            "Emerging hot and cold spots: Gi* per unit and time slice, the Mann-Kendall trend of "
-            "its z-scores and the pattern (new, consecutive, intensifying, …)",
-            EmergingQuery,
-            "a FeatureCollection, one feature per unit with `pattern`, `trend`, `trend_z`, `trend_p` "
-            "and the per-slice classes; `slices` lists the slices' first days",
-        ),
-    }

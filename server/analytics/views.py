@@ -17,7 +17,9 @@ from server.auth import require_user
 from server.auth.scope import scope_of
 from server.db import get_db
 from server.geojson import geojson_response
-from server.schema import QueryModel, parse_query, query_parameters
+from server.openapi import documented
+from server.openapi_schemas import geojson_reply
+from server.schema import QueryModel, parse_query
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
 
@@ -118,7 +120,57 @@ class CoverageQuery(QueryModel):
     )
 
 
+def _indicator_row() -> dict:
+    figure = {
+        name: {"type": "integer"} if name in COUNTS else {"type": "number", "nullable": True}
+        for name in INDICATORS
+    }
+    return {
+        "type": "object",
+        "required": ["code", "name", *INDICATORS],
+        "properties": {
+            "code": {"type": "string"},
+            "name": {"type": "string"},
+            "name_en": {"type": "string", "nullable": True},
+            **figure,
+            "compare": {"type": "object", "properties": figure},
+            "change": {"type": "object", "additionalProperties": {"type": "number", "nullable": True}},
+        },
+    }
+
+
+_ROW = _indicator_row()
+INDICATOR_REPLY = {
+    "description": "rows per unit and the totals; CSV or XLSX with `format`",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["rows", "totals", "parameters"],
+                "properties": {
+                    "rows": {"type": "array", "items": _ROW},
+                    "totals": _ROW | {"required": list(INDICATORS)},
+                    "parameters": {"type": "object"},
+                },
+            }
+        },
+        "text/csv": {"schema": {"type": "string"}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+            "schema": {"type": "string", "format": "binary"}
+        },
+    },
+}
+
+
 @blueprint.get("/coverage")
+@documented(
+    summary="Coverage gaps per grid (or village, township): no member, unpatrolled, quiet, ok; the counts"
+    " per status and the partition's gaps",
+    query=CoverageQuery,
+    responses={
+        200: geojson_reply({"type": "object"}, "a FeatureCollection with `totals`, `gaps` and `parameters`")
+    },
+)
 def coverage_gaps():
     user = require_user()
     query = parse_query(CoverageQuery)
@@ -135,6 +187,13 @@ def coverage_gaps():
 
 
 @blueprint.get("/response")
+@documented(
+    summary="The bulletin's response indicators by township, village, grid, department or category"
+    " (docs/analytics.md), within the caller's scope",
+    query=ResponseQuery,
+    responses={200: INDICATOR_REPLY},
+    errors=(404,),
+)
 def response_indicators():
     user = require_user()
     query = parse_query(ResponseQuery)
@@ -199,72 +258,3 @@ def _table_download(result: dict, query: ResponseQuery, period: Period) -> Respo
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="{stem}.{query.format}"'},
     )
-
-
-def openapi_paths() -> dict:
-    """This blueprint's OpenAPI entries, derived from the query model and the indicator list."""
-    figure = {
-        name: {"type": "integer"} if name in COUNTS else {"type": "number", "nullable": True}
-        for name in INDICATORS
-    }
-    row = {
-        "type": "object",
-        "required": ["code", "name", *INDICATORS],
-        "properties": {
-            "code": {"type": "string"},
-            "name": {"type": "string"},
-            "name_en": {"type": "string", "nullable": True},
-            **figure,
-            "compare": {"type": "object", "properties": figure},
-            "change": {"type": "object", "additionalProperties": {"type": "number", "nullable": True}},
-        },
-    }
-    return {
-        "/analytics/coverage": {
-            "get": {
-                "summary": "Coverage gaps per grid (or village, township): no member, unpatrolled, quiet, "
-                "ok; the counts per status and the partition's gaps",
-                "parameters": query_parameters(CoverageQuery),
-                "responses": {
-                    "200": {
-                        "description": "a FeatureCollection with `totals`, `gaps` and `parameters`",
-                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
-                    },
-                    "400": {"$ref": "#/components/responses/E400"},
-                    "401": {"$ref": "#/components/responses/E401"},
-                },
-            }
-        },
-        "/analytics/response": {
-            "get": {
-                "summary": "The bulletin's response indicators by township, village, grid, department "
-                "or category (docs/analytics.md), within the caller's scope",
-                "parameters": query_parameters(ResponseQuery),
-                "responses": {
-                    "200": {
-                        "description": "rows per unit and the totals; CSV or XLSX with `format`",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["rows", "totals", "parameters"],
-                                    "properties": {
-                                        "rows": {"type": "array", "items": row},
-                                        "totals": row | {"required": list(INDICATORS)},
-                                        "parameters": {"type": "object"},
-                                    },
-                                }
-                            },
-                            "text/csv": {"schema": {"type": "string"}},
-                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
-                        },
-                    },
-                    "400": {"$ref": "#/components/responses/E400"},
-                    "401": {"$ref": "#/components/responses/E401"},
-                    "404": {"$ref": "#/components/responses/E404"},
-                },
-            }
-        },
-    }

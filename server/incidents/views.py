@@ -3,25 +3,50 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from pydantic import Field
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from server import clock, http_input, idempotency
+from server import clock, idempotency
 from server.auth import require_user
 from server.db import get_db
 from server.errors import InvalidInput, PayloadTooLarge
 from server.geojson import geojson_response
+from server.http_input import comma_codes
 from server.incidents import service, workflow
 from server.incidents.photos import MAX_PHOTO_BYTES, MAX_PHOTOS, clean_photo
-from server.pagination import decode_cursor, encode_cursor, page_links
+from server.openapi import IDEMPOTENCY_KEY, documented
+from server.openapi_schemas import geojson_reply, ref
+from server.pagination import CURSOR_DESCRIPTION, decode_cursor, encode_cursor, page_links
+from server.schema import (
+    BBox,
+    BodyModel,
+    Code,
+    Integer,
+    Moment,
+    Number,
+    QueryModel,
+    Text,
+    parse_body,
+    parse_query,
+)
 
 blueprint = Blueprint("incidents", __name__, url_prefix="/api/v1")
 
 MAX_PAGE = 1000
 CURSOR_PURPOSE = "incidents"
 _FEATURE_ONLY = ("lon", "lat")
-REPORTER_OPTIONS = ("me",)
+PHOTOS = {
+    "photos": {
+        "type": "array",
+        "maxItems": MAX_PHOTOS,
+        "items": {"type": "string", "format": "binary"},
+        "description": f"JPEG/PNG/WebP, at most {MAX_PHOTO_BYTES} bytes each; EXIF removed",
+    }
+}
+BODY_MEDIA = ("application/json", "multipart/form-data")
 
 
 @blueprint.errorhandler(RequestEntityTooLarge)
@@ -72,23 +97,79 @@ def _photos(limit: int = MAX_PHOTOS) -> tuple:
 # -- incidents ---------------------------------------------------------------------------------
 
 
+class IncidentsQuery(QueryModel):
+    bbox: BBox | None = Field(None, description="Only incidents in this box")
+    grid: Code | None = Field(None, description="Only incidents in this grid or below it")
+    category: Text | None = Field(None, max_length=1000, description="Category codes, comma-separated")
+    status: Text | None = Field(
+        None, max_length=1000, description="Statuses, comma-separated: " + ", ".join(workflow.STATUSES)
+    )
+    reported_after: Moment | None = Field(None, description="Reported at or after (ISO 8601 with offset)")
+    reported_before: Moment | None = Field(None, description="Reported before (ISO 8601 with offset)")
+    overdue: bool | None = Field(None, description="Overdue or not")
+    # "me" only: the phone page lists its own reports; nobody needs to filter by others yet.
+    reporter: Literal["me"] | None = Field(None, description="Only what the caller filed")
+    limit: Integer = Field(100, ge=1, le=MAX_PAGE, description="Page size")
+    cursor: Text | None = Field(None, max_length=2000, description=CURSOR_DESCRIPTION)
+
+
+class FilingInput(BodyModel):
+    """``POST /api/v1/incidents``: a report (photos come beside it in multipart/form-data)."""
+
+    lon: Number = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    crs: Literal[service.CRS_OPTIONS] = "wgs84"
+    category: Text = Field(min_length=1, max_length=40, description="A category code (GET /categories)")
+    description: Text = Field("", max_length=4000)
+    accuracy_m: Number | None = Field(None, ge=0, le=99_999, description="The GPS fix's accuracy, metres")
+    priority: Literal[service.PRIORITIES] | None = None
+    channel: Literal[service.CHANNELS] = Field("app", description="Operators only: how the report came in")
+    reporter_name: Text | None = Field(None, max_length=100)
+    reporter_phone: Text | None = Field(None, max_length=40)
+    observed_at: Moment | None = Field(
+        None,
+        description="When the reporter saw it (a report queued offline): at most 5 minutes ahead of the"
+        " server clock and at most 7 days old (else 422)",
+    )
+
+
+class ActionBody(BodyModel):
+    """What a workflow action may carry; each action reads what it needs (docs/workflow.md)."""
+
+    note: Text | None = Field(None, max_length=2000)
+    department: Code | None = Field(None, description="dispatch: a department code")
+    rating: Integer | None = Field(None, ge=1, le=5, description="rate: 1 to 5")
+    due_at: Moment | None = Field(
+        None,
+        description="extend, resume: the new due time (default: extend by one more time limit of the"
+        " category; resume: one time limit from now)",
+    )
+    duplicate_of: Integer | None = Field(None, ge=1, le=2**62, description="link_duplicate: the original")
+
+
+# -- incidents ---------------------------------------------------------------------------------
+
+
 @blueprint.get("/incidents")
+@documented(
+    summary="Incidents the caller may see, newest first; cursor paging via links[rel=next]",
+    query=IncidentsQuery,
+    responses={200: geojson_reply(ref("IncidentCollection"))},
+)
 def list_incidents():
     user = require_user()
-    args = http_input.query_args()
+    query = parse_query(IncidentsQuery)
     where = service.IncidentFilter(
-        bbox=http_input.bbox(args),
-        grid=http_input.code(args, "grid"),
-        categories=http_input.codes(args, "category", pattern=r"^[a-z0-9_]{2,40}$"),
-        statuses=http_input.codes(args, "status", options=workflow.STATUSES),
-        reported_after=http_input.timestamp(args, "reported_after"),
-        reported_before=http_input.timestamp(args, "reported_before"),
-        overdue=http_input.boolean(args, "overdue"),
-        # "me" only: the phone page lists its own reports; nobody needs to filter by others yet.
-        reporter_id=user.id if http_input.choice(args, "reporter", REPORTER_OPTIONS) else None,
+        bbox=query.bbox,
+        grid=query.grid,
+        categories=comma_codes(query.category, field="category"),
+        statuses=comma_codes(query.status, options=workflow.STATUSES, field="status"),
+        reported_after=query.reported_after,
+        reported_before=query.reported_before,
+        overdue=query.overdue,
+        reporter_id=user.id if query.reporter == "me" else None,
     )
-    limit = http_input.integer(args, "limit", minimum=1, maximum=MAX_PAGE) or 100
-    after = decode_cursor(args.get("cursor"), purpose=CURSOR_PURPOSE, length=2)
+    after = decode_cursor(query.cursor, purpose=CURSOR_PURPOSE, length=2)
     after_key = None
     if after is not None:
         try:
@@ -97,7 +178,7 @@ def list_incidents():
             raise InvalidInput("the cursor is not valid", field="cursor") from error
     with get_db().connection() as conn:
         rows, next_key = service.list_incidents(
-            conn, user=user, now=clock.now(), where=where, limit=limit, after=after_key
+            conn, user=user, now=clock.now(), where=where, limit=query.limit, after=after_key
         )
     next_cursor = (
         encode_cursor([next_key[0].isoformat(), next_key[1]], purpose=CURSOR_PURPOSE) if next_key else None
@@ -112,6 +193,11 @@ def list_incidents():
 
 
 @blueprint.get("/incidents/<int:incident_id>")
+@documented(
+    summary="One incident with its event log, photos and the actions the caller may take now",
+    responses={200: geojson_reply(ref("Incident"))},
+    errors=(404,),
+)
 def get_incident(incident_id: int):
     user = require_user()
     with get_db().connection() as conn:
@@ -120,6 +206,16 @@ def get_incident(incident_id: int):
 
 
 @blueprint.get("/incidents/<int:incident_id>/photos/<int:photo_id>")
+@documented(
+    summary="A photo (EXIF removed)",
+    responses={
+        200: {
+            "description": "the image",
+            "content": {t: {} for t in ("image/jpeg", "image/png", "image/webp")},
+        }
+    },
+    errors=(404,),
+)
 def photo(incident_id: int, photo_id: int):
     user = require_user()
     with get_db().connection() as conn:
@@ -133,23 +229,22 @@ def photo(incident_id: int, photo_id: int):
 
 
 @blueprint.post("/incidents")
+@documented(
+    summary="File an incident (JSON, or multipart with photos under 'photos')",
+    body=FilingInput,
+    body_media=BODY_MEDIA,
+    files=PHOTOS,
+    headers=(IDEMPOTENCY_KEY,),
+    responses={
+        201: geojson_reply(ref("FiledIncident"), "Filed"),
+        200: geojson_reply(ref("FiledIncident"), "An earlier filing with the same Idempotency-Key"),
+    },
+    errors=(403, 409, 413),
+)
 def file_incident():
     user = require_user()
-    data = http_input.body_fields()
-    filing = service.Filing(
-        lon=http_input.number(data, "lon", required=True, minimum=-180, maximum=180),
-        lat=http_input.number(data, "lat", required=True, minimum=-90, maximum=90),
-        category=http_input.text(data, "category", required=True, max_length=40),
-        description=http_input.text(data, "description", max_length=4000) or "",
-        accuracy_m=http_input.number(data, "accuracy_m", minimum=0, maximum=99_999),
-        crs=http_input.choice(data, "crs", service.CRS_OPTIONS) or "wgs84",
-        channel=http_input.choice(data, "channel", service.CHANNELS) or "app",
-        priority=http_input.choice(data, "priority", service.PRIORITIES),
-        reporter_name=http_input.text(data, "reporter_name", max_length=100),
-        reporter_phone=http_input.text(data, "reporter_phone", max_length=40),
-        observed_at=http_input.timestamp(data, "observed_at"),
-        photos=_photos(),
-    )
+    given = parse_body(FilingInput, files=("photos",))
+    filing = service.Filing(**given.model_dump(), photos=_photos())
     key = idempotency.key_from_request()
     with get_db().connection() as conn:
         result = service.file_incident(conn, user=user, filing=filing, now=clock.now(), idempotency_key=key)
@@ -164,16 +259,20 @@ def file_incident():
 
 
 @blueprint.post("/incidents/<int:incident_id>/actions/<action>")
+@documented(
+    summary="Take a workflow action (see docs/workflow.md)",
+    body=ActionBody,
+    body_required=False,
+    body_media=BODY_MEDIA,
+    files=PHOTOS,
+    path={"action": {"type": "string", "enum": list(workflow.TRANSITIONS)}},
+    responses={200: geojson_reply(ref("Incident"))},
+    errors=(403, 404, 409, 413),
+)
 def perform(incident_id: int, action: str):
     user = require_user()
-    data = http_input.body_fields() if request.content_length or request.mimetype else {}
     given = service.ActionInput(
-        note=http_input.text(data, "note", max_length=2000),
-        department=http_input.text(data, "department", max_length=40),
-        rating=http_input.integer(data, "rating", minimum=1, maximum=5),
-        due_at=http_input.timestamp(data, "due_at"),
-        duplicate_of=http_input.integer(data, "duplicate_of", minimum=1, maximum=2**62),
-        photos=_photos(),
+        **parse_body(ActionBody, files=("photos",), optional=True).model_dump(), photos=_photos()
     )
     with get_db().connection() as conn:
         incident = service.perform(

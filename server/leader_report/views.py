@@ -15,7 +15,8 @@ from server.auth import require_user
 from server.db import get_db
 from server.errors import Forbidden
 from server.leader_report.service import make_report
-from server.schema import parse_query, query_parameters
+from server.openapi import documented
+from server.schema import parse_query
 
 blueprint = Blueprint("leader_report", __name__, url_prefix="/api/v1/analytics")
 
@@ -36,6 +37,18 @@ class ReportQuery(PeriodQuery):
 
 
 @blueprint.get("/report")
+@documented(
+    summary="The monthly leader report: one self-contained HTML file (maps, tables, charts) that opens"
+    " without a network (docs/leader-report.md)",
+    query=ReportQuery,
+    responses={
+        200: {
+            "description": "the report as a download",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+    errors=(403, 404),
+)
 def leader_report():
     user = require_user()
     if user.role not in ROLES:
@@ -58,25 +71,3 @@ def leader_report():
         mimetype="text/html",
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
-
-
-def openapi_paths() -> dict:
-    return {
-        "/analytics/report": {
-            "get": {
-                "summary": "The monthly leader report: one self-contained HTML file (maps, tables, charts) "
-                "that opens without a network (docs/leader-report.md)",
-                "parameters": query_parameters(ReportQuery),
-                "responses": {
-                    "200": {
-                        "description": "the report as a download",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    },
-                    "400": {"$ref": "#/components/responses/E400"},
-                    "401": {"$ref": "#/components/responses/E401"},
-                    "403": {"$ref": "#/components/responses/E403"},
-                    "404": {"$ref": "#/components/responses/E404"},
-                },
-            }
-        }
-    }

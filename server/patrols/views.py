@@ -13,8 +13,10 @@ from server.auth import require_user
 from server.db import get_db
 from server.errors import Forbidden, NotFound
 from server.geojson import geojson_response
+from server.openapi import IDEMPOTENCY_KEY, documented
+from server.openapi_schemas import geojson_reply
 from server.patrols.service import PatrolInput, list_patrols, record_patrol
-from server.schema import QueryModel, body_schema, parse_body, parse_query, query_parameters
+from server.schema import QueryModel, parse_body, parse_query
 
 blueprint = Blueprint("patrols", __name__, url_prefix="/api/v1")
 
@@ -32,7 +34,21 @@ class PatrolQuery(QueryModel):
     limit: int = Field(200, ge=1, le=1000, description="At most this many, newest first")
 
 
+PATROL = {"type": "object", "properties": {"type": {"type": "string"}, "id": {"type": "integer"}}}
+
+
 @blueprint.post("/patrols")
+@documented(
+    summary="Record a patrol (grid members): a GPS track or a check-in point; send an Idempotency-Key so a"
+    " retry records it once",
+    body=PatrolInput,
+    headers=(IDEMPOTENCY_KEY,),
+    responses={
+        201: geojson_reply(PATROL, "recorded"),
+        200: geojson_reply(PATROL, "an earlier attempt with this Idempotency-Key recorded it"),
+    },
+    errors=(403, 404),
+)
 def add_patrol():
     user = require_user()
     patrol = parse_body(PatrolInput)
@@ -47,6 +63,12 @@ def add_patrol():
 
 
 @blueprint.get("/patrols")
+@documented(
+    summary="Patrols, newest first (a grid member: their own)",
+    query=PatrolQuery,
+    responses={200: geojson_reply({"type": "object"}, "a FeatureCollection of patrol tracks")},
+    errors=(403, 404),
+)
 def patrols():
     user = require_user()
     query = parse_query(PatrolQuery)
@@ -75,39 +97,3 @@ def patrols():
             limit=query.limit,
         )
     return geojson_response({"type": "FeatureCollection", "features": features})
-
-
-def openapi_paths() -> dict:
-    feature = {"type": "object", "properties": {"type": {"type": "string"}, "id": {"type": "integer"}}}
-    errors = {str(code): {"$ref": f"#/components/responses/E{code}"} for code in (400, 401, 403, 404, 422)}
-    return {
-        "/patrols": {
-            "post": {
-                "summary": "Record a patrol (grid members): a GPS track or a check-in point; "
-                "send an Idempotency-Key so a retry records it once",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": body_schema(PatrolInput)}},
-                },
-                "responses": {
-                    "201": {
-                        "description": "recorded",
-                        "content": {"application/geo+json": {"schema": feature}},
-                    },
-                    "200": {"description": "an earlier attempt with this Idempotency-Key recorded it"},
-                    **errors,
-                },
-            },
-            "get": {
-                "summary": "Patrols, newest first (a grid member: their own)",
-                "parameters": query_parameters(PatrolQuery),
-                "responses": {
-                    "200": {
-                        "description": "a FeatureCollection of patrol tracks",
-                        "content": {"application/geo+json": {"schema": {"type": "object"}}},
-                    },
-                    **errors,
-                },
-            },
-        }
-    }
