@@ -6,9 +6,17 @@ import threading
 from pathlib import Path
 
 from dash import Dash
-from flask import Flask
+from flask import Flask, request
 
 from dashboard import mapconfig, shell
+from server.auth import current_user
+from server.errors import Unauthorized
+
+CALLBACK_PATH = "/dashboard/_dash-update-component"
+# What the dashboard answers a caller who has not logged in: the shell (title, navigation, the
+# login link), the filters' visibility and the page router (whose pages show them the login
+# form). Every other callback reads the county's data.
+ANONYMOUS_OUTPUTS = ("..app-title.children.", "filters.className", ".._pages_content.children.")
 
 
 def init_dashboard(server: Flask) -> Dash:
@@ -32,7 +40,17 @@ def init_dashboard(server: Flask) -> Dash:
     shell.register_callbacks(app)
     mapconfig.register(server)
     _set_up_before_concurrent_requests(app, server)
+    server.before_request(_refuse_anonymous_callbacks)
     return app
+
+
+def _refuse_anonymous_callbacks() -> None:
+    if request.path != CALLBACK_PATH or current_user() is not None:
+        return
+    body = request.get_json(silent=True)
+    output = body.get("output") if isinstance(body, dict) else None
+    if not (isinstance(output, str) and output.startswith(ANONYMOUS_OUTPUTS)):
+        raise Unauthorized("请先登录 / log in first", field=None)
 
 
 def _set_up_before_concurrent_requests(app: Dash, server: Flask) -> None:

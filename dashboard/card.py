@@ -52,7 +52,7 @@ def parse_new_due(text: str | None) -> datetime | None:
         return None
     try:
         return datetime.fromisoformat(text).replace(tzinfo=LOCAL_TIME)
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         raise InvalidInput("the new due time is not a date and time", field="due_at") from error
 
 

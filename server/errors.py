@@ -1,14 +1,43 @@
 """One exception tree for the whole server, mapped to HTTP errors in one place.
 
-Every error leaves the API as ``{"error": {"code", "message", "field"}}``.
+Every error leaves the API as ``{"error": {"code", "message", "field"}}``, the message in the
+caller's language: a message is written "中文 / English" (either order), and the caller gets the
+half in the language of its ``Accept-Language`` (Chinese unless it prefers English). A message
+with one language only goes as it is.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, has_request_context, jsonify, request
+from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
+
+LANGUAGES = ("zh", "en")
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def language_of(accept_language: str | None) -> str:
+    """The language of an ``Accept-Language`` header: en when preferred to zh, else zh."""
+    return parse_accept_header(accept_language, LanguageAccept).best_match(LANGUAGES, default="zh") or "zh"
+
+
+def caller_language() -> str:
+    return language_of(request.headers.get("Accept-Language")) if has_request_context() else "zh"
+
+
+def localized(message: str, language: str) -> str:
+    """The half of a bilingual "中文 / English" message in ``language``."""
+    halves = message.split(" / ")
+    if len(halves) != 2:
+        return message
+    chinese = [half for half in halves if _CHINESE.search(half)]
+    if len(chinese) != 1:
+        return message
+    return chinese[0] if language == "zh" else next(half for half in halves if half is not chinese[0])
 
 
 class GridwatchError(Exception):
@@ -21,8 +50,9 @@ class GridwatchError(Exception):
         self.field = field
         self.extra = extra
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message, "field": self.field}
+    def to_dict(self, language: str | None = None) -> dict[str, Any]:
+        message = localized(self.message, language or caller_language())
+        body: dict[str, Any] = {"code": self.code, "message": message, "field": self.field}
         body.update(self.extra)
         return {"error": body}
 
@@ -37,6 +67,12 @@ class Unprocessable(GridwatchError):
 
     status = 422
     code = "unprocessable"
+
+
+class UnknownField(Unprocessable):
+    """A field or parameter the endpoint does not have: refused, never silently dropped."""
+
+    code = "unknown_field"
 
 
 class Unauthorized(GridwatchError):

@@ -13,6 +13,7 @@ import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
 from dashboard import card, livestats, mapconfig, mapstyle, reference
+from dashboard.browser_input import CODE, INCIDENT_ID, NOTE, VIEW, sent
 from dashboard.filters import PERIODS, clean_categories
 from dashboard.i18n import format_count, resolve_language, translate
 from dashboard.shell import login_prompt
@@ -243,16 +244,18 @@ def refresh_counters(_tick, category_values, counted, language):
 def refresh_overdue(_tick, category_values, view):
     """The overdue incidents in view, once the map is zoomed in far enough to show points."""
     user = current_user()
-    if user is None or not view:
+    bbox = sent(VIEW, view)
+    if user is None or bbox is None:
         return []
-    bbox = tuple(float(value) for value in view)
     with get_db().connection() as conn:
         return livestats.overdue_ids(
             conn, user=user, now=clock.now(), categories=_known_categories(category_values), bbox=bbox
         )
 
 
-def _render_card(incident_id: int | None, language: str, message=None):
+def _render_card(incident_id, language: str, message=None):
+    incident_id = sent(INCIDENT_ID, incident_id)
+    language = resolve_language(language)
     if incident_id is None:
         return None
     user = current_user()
@@ -301,12 +304,20 @@ def close_card(clicks):
     prevent_initial_call=True,
 )
 def take_action(clicks, incident_id, note, department, new_due, language):
-    if not any(clicks) or incident_id is None or ctx.triggered_id is None:
+    incident_id, note, department = sent(INCIDENT_ID, incident_id), sent(NOTE, note), sent(CODE, department)
+    language = resolve_language(language)
+    if (
+        not any(isinstance(n, int) and n for n in clicks or ())
+        or incident_id is None
+        or ctx.triggered_id is None
+    ):
         return dash.no_update
     user = current_user()
     if user is None:
         return dash.no_update
-    action = ctx.triggered_id["action"]
+    action = ctx.triggered_id.get("action") if isinstance(ctx.triggered_id, dict) else None
+    if not isinstance(action, str):
+        return dash.no_update
     try:
         with get_db().connection() as conn:
             card.act(

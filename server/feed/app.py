@@ -32,7 +32,7 @@ from server.auth import SESSION_SECRET
 from server.auth.scope import Scope, scope_of
 from server.auth.sessions import session_user
 from server.auth.users import User, get_user, token_user
-from server.errors import GridwatchError, InvalidInput, Unauthorized
+from server.errors import GridwatchError, InvalidInput, Unauthorized, language_of
 from server.feed.hub import Hub, Stream, encode, scoped_document, visible
 from server.feed.urls import EVENTS_PATH, same_host
 from server.secret_key import resolve_secret_key
@@ -289,7 +289,7 @@ def _cors(request: web.Request) -> dict[str, str]:
 
 def _error(request: web.Request, error: GridwatchError) -> web.Response:
     return web.json_response(
-        error.to_dict(),
+        error.to_dict(language_of(request.headers.get("Accept-Language"))),
         status=error.status,
         headers=_cors(request),
         dumps=lambda o: json.dumps(o, ensure_ascii=False),

@@ -1,6 +1,8 @@
 // How the page talks to /api/v1: the one error shape, and what each answer to a report or a
 // patrol sent from the outbox means.
 
+import { state } from "./common.js";
+
 export const API = "/api/v1";
 
 // `{"error": {"code", "message", "field"}}`, or what can be said when the body is something else.
@@ -44,8 +46,13 @@ async function outcomeOf(sending) {
   return { outcome: "refused", message: error.message, field: error.field };
 }
 
+// The server's error messages come in the language of Accept-Language: the page's, not the phone's.
+export function languageHeader() {
+  return { "Accept-Language": state.language };
+}
+
 function headers(key, csrf) {
-  return { "Idempotency-Key": key, ...(csrf ? { "X-CSRF-Token": csrf } : {}) };
+  return { "Idempotency-Key": key, ...languageHeader(), ...(csrf ? { "X-CSRF-Token": csrf } : {}) };
 }
 
 // Files one report from the outbox with its Idempotency-Key (`body` is the incident).

@@ -7,7 +7,7 @@
 // keeps it), recent.js (我的上报, 我的巡查), patrol.js (recording a patrol), map.js (the small map),
 // api.js (the answers of the server).
 
-import { API, errorOf } from "./api.js";
+import { API, errorOf, languageHeader } from "./api.js";
 import { $, recall, remember, showMessage, state } from "./common.js";
 import {
   cancelEditing,
@@ -77,7 +77,7 @@ async function login(event) {
     response = await fetch(`${API}/auth/login`, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", ...languageHeader() },
       body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
     });
   } catch {
