@@ -11,6 +11,7 @@ from flask import Flask, request
 from dashboard import mapconfig, shell
 from server.auth import current_user
 from server.errors import Unauthorized
+from server.security_headers import allow_inline_scripts
 
 CALLBACK_PATH = "/dashboard/_dash-update-component"
 # What the dashboard answers a caller who has not logged in: the shell (title, navigation, the
@@ -41,6 +42,7 @@ def init_dashboard(server: Flask) -> Dash:
     mapconfig.register(server)
     _set_up_before_concurrent_requests(app, server)
     server.before_request(_refuse_anonymous_callbacks)
+    allow_inline_scripts(server, app.csp_hashes)
     return app
 
 

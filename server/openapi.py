@@ -18,11 +18,13 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from pydantic import BaseModel
 from werkzeug.routing import IntegerConverter, Rule
 
-from server.openapi_page import DOCS_PAGE
+from server.openapi_page import DOCS_PAGE, DOCS_SCRIPT
 from server.openapi_schemas import COMPONENTS, ERRORS, json_reply, ref
 from server.schema import body_schema, query_parameters
+from server.security_headers import allow_inline_scripts, script_hash
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
+blueprint.record_once(lambda state: allow_inline_scripts(state.app, lambda: [script_hash(DOCS_SCRIPT)]))
 
 API_PREFIX = "/api/v1"
 PUBLIC = ()  # an operation anyone may call (the login)

@@ -1,7 +1,36 @@
 # ruff: noqa: E501 - embedded HTML/JS reads better unwrapped
 """``/api/v1/docs``: a small self-contained page that renders ``openapi.json`` (no CDN, no npm)."""
 
-DOCS_PAGE = """<!doctype html>
+DOCS_SCRIPT = """const esc = (text) => String(text ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+const schemaText = (schema) => esc(JSON.stringify(schema, null, 1));
+// "#/components/responses/E400" → the shared answer it names (its meaning and schema).
+const resolve = (doc, node) => node && node.$ref ? node.$ref.split("/").slice(1).reduce((at, key) => at[key], doc) : node;
+fetch("openapi.json").then((r) => r.json()).then((doc) => {
+  const parts = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const params = (op.parameters || []).map((p) =>
+        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${esc(p.schema && (p.schema.type || ""))}` +
+        `${p.schema && p.schema.enum ? ": " + esc(p.schema.enum.join(", ")) : ""}</td><td>${esc(p.description)}</td></tr>`).join("");
+      const body = op.requestBody ? Object.entries(op.requestBody.content).map(([type, media]) =>
+        `<details><summary>body: ${esc(type)}</summary><pre>${schemaText(media.schema)}</pre></details>`).join("") : "";
+      const responses = Object.entries(op.responses).map(([code, given]) => {
+        const answer = resolve(doc, given);
+        const shapes = Object.entries(answer.content || {}).map(([type, media]) => media.schema
+          ? `<details><summary>${esc(type)}</summary><pre>${schemaText(resolve(doc, media.schema))}</pre></details>` : esc(type)).join("");
+        return `<tr><td>${esc(code)}</td><td>${esc(answer.description)}${shapes}</td></tr>`;
+      }).join("");
+      parts.push(`<div class="op"><span class="method ${method}">${method}</span> <code>${esc(doc.servers[0].url + path)}</code>
+        <div>${esc(op.summary)}</div>
+        ${params ? `<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>${params}</table>` : ""}
+        ${body}<table>${responses}</table></div>`);
+    }
+  }
+  document.getElementById("ops").innerHTML = parts.join("");
+});
+"""
+
+DOCS_PAGE_TEMPLATE = """<!doctype html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
@@ -28,29 +57,9 @@ DOCS_PAGE = """<!doctype html>
 (<code>POST auth/login</code>; changes then need the <code>X-CSRF-Token</code> header).
 Errors: <code>{"error": {"code", "message", "field"}}</code>.</p>
 <div id="ops">Loading…</div>
-<script>
-const esc = (text) => String(text ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
-const schemaText = (schema) => esc(JSON.stringify(schema, null, 1));
-fetch("openapi.json").then((r) => r.json()).then((doc) => {
-  const parts = [];
-  for (const [path, item] of Object.entries(doc.paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      const params = (op.parameters || []).map((p) =>
-        `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${esc(p.schema && (p.schema.type || ""))}` +
-        `${p.schema && p.schema.enum ? ": " + esc(p.schema.enum.join(", ")) : ""}</td><td>${esc(p.description)}</td></tr>`).join("");
-      const body = op.requestBody ? Object.entries(op.requestBody.content).map(([type, media]) =>
-        `<details><summary>body: ${esc(type)}</summary><pre>${schemaText(media.schema)}</pre></details>`).join("") : "";
-      const responses = Object.entries(op.responses).map(([code, r]) =>
-        `<tr><td>${esc(code)}</td><td>${esc(r.description || (r.$ref || "").split("/").pop())}</td></tr>`).join("");
-      parts.push(`<div class="op"><span class="method ${method}">${method}</span> <code>${esc(doc.servers[0].url + path)}</code>
-        <div>${esc(op.summary)}</div>
-        ${params ? `<table><tr><th>parameter</th><th>in</th><th>type</th><th></th></tr>${params}</table>` : ""}
-        ${body}<table>${responses}</table></div>`);
-    }
-  }
-  document.getElementById("ops").innerHTML = parts.join("");
-});
-</script>
+<script>{script}</script>
 </body>
 </html>
 """
+
+DOCS_PAGE = DOCS_PAGE_TEMPLATE.replace("{script}", DOCS_SCRIPT)

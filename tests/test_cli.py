@@ -74,7 +74,15 @@ def test_serve_runs_gunicorn_and_answers_health(database_url, tmp_path: Path):
     for headers in (health_headers, page_headers):
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "same-origin"
-    assert page_headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    # Pages: scripts only from gridwatch and the inline ones it knows by hash, never framed.
+    policy = dict(
+        directive.strip().split(" ", 1) for directive in page_headers["Content-Security-Policy"].split(";")
+    )
+    script_sources = policy["script-src"].split()
+    assert script_sources[0] == "'self'" and len(script_sources) > 2
+    assert all(source.startswith("'sha256-") for source in script_sources[1:])
+    assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'"
+    assert policy["connect-src"].split()[1].startswith("http://127.0.0.1:")  # the change feed
     assert page_headers["X-Frame-Options"] == "DENY"
     # The access log names the request but not its credential.
     log = access_log.read_text()
