@@ -8,9 +8,9 @@ from pathlib import Path
 from dash import Dash
 from flask import Flask, request
 
-from dashboard import mapconfig, shell
+from dashboard import browser_input, mapconfig, shell
 from server.auth import current_user
-from server.errors import Unauthorized
+from server.errors import InvalidInput, Unauthorized
 from server.security_headers import allow_inline_scripts
 
 CALLBACK_PATH = "/dashboard/_dash-update-component"
@@ -41,18 +41,26 @@ def init_dashboard(server: Flask) -> Dash:
     shell.register_callbacks(app)
     mapconfig.register(server)
     _set_up_before_concurrent_requests(app, server)
-    server.before_request(_refuse_anonymous_callbacks)
+    server.before_request(_check_callbacks)
     allow_inline_scripts(server, app.csp_hashes)
     return app
 
 
-def _refuse_anonymous_callbacks() -> None:
-    if request.path != CALLBACK_PATH or current_user() is not None:
+def _check_callbacks() -> None:
+    """Before Dash runs a callback: the caller may ask for it (anonymous callers: the shell
+    only), and what it sends has the type the page's components send (browser_input.py)."""
+    if request.path != CALLBACK_PATH:
         return
     body = request.get_json(silent=True)
-    output = body.get("output") if isinstance(body, dict) else None
-    if not (isinstance(output, str) and output.startswith(ANONYMOUS_OUTPUTS)):
-        raise Unauthorized("请先登录 / log in first", field=None)
+    if current_user() is None:
+        output = body.get("output") if isinstance(body, dict) else None
+        if not (isinstance(output, str) and output.startswith(ANONYMOUS_OUTPUTS)):
+            raise Unauthorized("请先登录 / log in first", field=None)
+    malformed = browser_input.malformed_callback(body)
+    if malformed is not None:
+        raise InvalidInput(
+            f"回调输入无效：{malformed} / not what the page sends: {malformed}", field=malformed
+        )
 
 
 def _set_up_before_concurrent_requests(app: Dash, server: Flask) -> None:

@@ -47,14 +47,15 @@ def resolve_period(key: str | None, now: datetime) -> Period | None:
         return Period(this_month.replace(month=1), next_month)
     if key == "last_month":
         return Period(_add_months(this_month, -1), this_month)
-    if key in _MONTHS_BACK:
+    if isinstance(key, str) and key in _MONTHS_BACK:
         return Period(_add_months(this_month, 1 - _MONTHS_BACK[key]), next_month)
     return None
 
 
 def clean_categories(values, known: set[str]) -> list[str]:
     """The chosen category codes that exist, sorted (the tiles' cache key sorts them too)."""
-    return sorted({value for value in values or () if value in known})
+    chosen = values if isinstance(values, list) else ()
+    return sorted({value for value in chosen if isinstance(value, str) and value in known})
 
 
 def local_midnight(now: datetime) -> datetime:

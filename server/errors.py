@@ -126,7 +126,9 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException):
         code = (error.name or "error").lower().replace(" ", "_")
         body = {"error": {"code": code, "message": error.description, "field": None}}
-        return jsonify(body), error.code or 500
+        # Keep what the exception says besides its body: Allow on a 405 (RFC 9110), Retry-After.
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return jsonify(body), error.code or 500, headers
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

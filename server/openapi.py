@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from werkzeug.routing import IntegerConverter, Rule
 
 from server.openapi_page import DOCS_PAGE, DOCS_SCRIPT
-from server.openapi_schemas import COMPONENTS, ERRORS, json_reply, ref
+from server.openapi_schemas import COMPONENTS, ERRORS, URI_TOO_LONG, json_reply, ref
 from server.schema import body_schema, query_parameters
 from server.security_headers import allow_inline_scripts, script_hash
 
@@ -67,6 +67,7 @@ class Operation:
             "responses": {
                 **{str(status): reply for status, reply in self.responses.items()},
                 **{str(code): {"$ref": f"#/components/responses/E{code}"} for code in sorted(errors)},
+                **({"414": URI_TOO_LONG} if self.query else {}),
             },
         }
         if parameters:

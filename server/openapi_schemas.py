@@ -266,6 +266,8 @@ ERRORS = {
     "domain refuses (an unknown category, a point outside the county, a time in the future...)",
     429: "Too many failed logins from this address or for this user: error.retry_after seconds",
 }
+# Answered by the HTTP server in front of the app (gunicorn: a request line over 8 KiB), as HTML.
+URI_TOO_LONG = {"description": "The URL is longer than the server reads", "content": {"text/html": {}}}
 
 _ERROR = {
     "type": "object",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from flask import request
@@ -79,7 +80,25 @@ def _number(value: Any) -> Any:
     return value
 
 
+def _iso_day(value: Any) -> Any:
+    """A day as YYYY-MM-DD only (pydantic would also take 0 as 1970-01-01)."""
+    if not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """true or false: a JSON boolean, or the words from a form or query (not 0, 1, "yes", "on")."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("true or false")
+
+
 Text = Annotated[str, AfterValidator(_clean_text)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Day = Annotated[date, BeforeValidator(_iso_day)]
 Number = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
 BBox = Annotated[
     tuple[float, float, float, float],
@@ -93,8 +112,19 @@ BBox = Annotated[
     ),
 ]
 Integer = Annotated[int, BeforeValidator(integer_value)]
+
+
+def _iso_time(value: Any) -> Any:
+    """A time as ISO 8601 text only (pydantic would also take -58800 as seconds since 1970)."""
+    if not (isinstance(value, str) and re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]", value)):
+        raise ValueError("an ISO 8601 time with a UTC offset, e.g. 2026-06-01T08:00:00+08:00")
+    return value
+
+
 Moment = Annotated[
-    AwareDatetime, Field(description="ISO 8601 with a UTC offset, e.g. 2026-06-01T08:00:00+08:00")
+    AwareDatetime,
+    BeforeValidator(_iso_time),
+    Field(description="ISO 8601 with a UTC offset, e.g. 2026-06-01T08:00:00+08:00"),
 ]
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
 
@@ -140,6 +170,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
                 "name": name,
                 "in": "query",
                 "required": name in schema.get("required", ()),
+                # An empty value is no value (parse_query): a form that leaves a filter blank.
+                **({} if name in schema.get("required", ()) else {"allowEmptyValue": True}),
                 "schema": prop,
                 "description": description,
             }
@@ -166,10 +198,14 @@ def _openapi_schema(node: Any, definitions: dict) -> Any:
             node = {**options[0], **rest, **({"nullable": True} if len(options) < len(node["anyOf"]) else {})}
     if "const" in node:  # 3.0 has no const
         node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
-    if "prefixItems" in node:  # nor tuples: a list of items of the tuple's type
-        types = {item.get("type") for item in node["prefixItems"]}
-        node = {k: v for k, v in node.items() if k != "prefixItems"}
-        node["items"] = {"type": types.pop()} if len(types) == 1 else {}
+    if "prefixItems" in node:  # nor tuples: items of the tuple's type, within all its items' bounds
+        members = node["prefixItems"]
+        types = {item.get("type") for item in members}
+        items: dict[str, Any] = {"type": types.pop()} if len(types) == 1 else {}
+        for bound, pick in (("minimum", min), ("maximum", max)):
+            if all(bound in item for item in members):
+                items[bound] = pick(item[bound] for item in members)
+        node = {**{k: v for k, v in node.items() if k != "prefixItems"}, "items": items}
     converted = {}
     for key, value in node.items():
         if key == "title" or (key == "default" and value is None):

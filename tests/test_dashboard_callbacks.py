@@ -49,9 +49,18 @@ def card_request(incident_id) -> dict:
             {"id": "selected-incident", "property": "data", "value": incident_id},
             {"id": "card-refresh", "property": "data", "value": None},
         ],
-        "state": [{"id": "map-language", "property": "data", "value": {"not": "a language"}}],
+        "state": [{"id": "map-language", "property": "data", "value": "zh"}],
         "changedPropIds": ["selected-incident.data"],
     }
+
+
+def test_a_store_holding_what_the_page_never_writes_is_a_400_naming_it(client, tokens):
+    request = {
+        **card_request(1),
+        "state": [{"id": "map-language", "property": "data", "value": {"not": "zh"}}],
+    }
+    response = client.post(CALLBACK, json=request, headers={"Authorization": f"Bearer {tokens['operator1']}"})
+    assert response.status_code == 400 and response.get_json()["error"]["field"] == "map-language.data"
 
 
 def test_anonymous_callers_get_no_county_figures(client):
@@ -118,3 +127,47 @@ def test_a_malformed_incident_shows_no_card(client, tokens, incident_id):
     assert response.status_code in (200, 204), response.get_data(as_text=True)
     if response.status_code == 200:
         assert response.get_json()["response"]["incident-card"]["children"] is None
+
+
+GARBAGE = ["garbage", 12345, -1, None, [1, "x"], {"a": {"b": 1}}, "\u0000", "1e309", True]
+
+
+def callback_request(dependency: dict, value) -> dict:
+    """The request the page would send for ``dependency``, every input and state set to ``value``."""
+
+    def prop(item: dict) -> dict:
+        return {"id": item["id"], "property": item["property"], "value": value}
+
+    output = dependency["output"]
+    outputs = [
+        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+        for part in output.strip(".").split("...")
+    ]
+    return {
+        "output": output,
+        "outputs": outputs if output.startswith("..") else outputs[0],
+        "inputs": [prop(item) for item in dependency["inputs"]],
+        "state": [prop(item) for item in dependency["state"]],
+        "changedPropIds": [f"{item['id']}.{item['property']}" for item in dependency["inputs"][:1]],
+    }
+
+
+@pytest.mark.parametrize("caller", ["operator1", "leader1", "inspector1"])
+def test_no_callback_fails_on_what_a_page_would_never_send(client, tokens, caller):
+    """Every server-side callback, every input and state set to each of several wrong values:
+    an answer, never a 500."""
+    dependencies = client.get("/dashboard/_dash-dependencies").get_json()
+    server_side = [d for d in dependencies if not d.get("clientside_function") and "{" not in d["output"]]
+    assert len(server_side) >= 15
+    failures = []
+    for dependency in server_side:
+        for value in GARBAGE:
+            response = client.post(
+                CALLBACK,
+                data=json.dumps(callback_request(dependency, value)),
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {tokens[caller]}"},
+            )
+            if response.status_code >= 500:
+                failures.append((dependency["output"][:80], value))
+    assert failures == [], sorted({f[0] for f in failures})

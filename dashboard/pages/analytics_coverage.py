@@ -20,6 +20,8 @@ from server.db import get_db
 
 dash.register_page(__name__, path="/analytics/coverage", name="coverage")
 
+DAYS = (7, 14, 30, 90)
+
 STATUS_COLOURS = COVERAGE_STATUS_COLOURS
 MAP_SIMPLIFY = 0.0002  # degrees, about 20 m: the county fills the map
 GAPS_PER_PAGE = 15
@@ -39,7 +41,7 @@ def layout(lang: str | None = None, **_query):
                     html.Label(translate("coverage.days", language), htmlFor="coverage-days"),
                     dcc.Dropdown(
                         id="coverage-days",
-                        options=[{"label": str(days), "value": days} for days in (7, 14, 30, 90)],
+                        options=[{"label": str(days), "value": days} for days in DAYS],
                         value=7,
                         clearable=False,
                         className="gw-indicator",
@@ -64,6 +66,11 @@ def layout(lang: str | None = None, **_query):
 # a callback cost seconds in Dash's renderer; fetched by the layer they cost a download. It
 # starts once the figures are shown: drawing 2,184 grids holds the browser for half a second,
 # which would otherwise keep the figures from showing.
+def _days(chosen) -> int:
+    """The window chosen, one of the page's; else the first (a value the page never sends)."""
+    return chosen if chosen in DAYS and not isinstance(chosen, bool) else DAYS[0]
+
+
 @callback(
     Output("coverage-units", "url"),
     Output("coverage-units", "hideout"),
@@ -74,7 +81,7 @@ def layout(lang: str | None = None, **_query):
 def refresh_map(_totals, days, language):
     if current_user() is None:
         raise dash.exceptions.PreventUpdate
-    query = urlencode({"days": int(days or 7), "simplify": MAP_SIMPLIFY})
+    query = urlencode({"days": _days(days), "simplify": MAP_SIMPLIFY})
     return f"/api/v1/analytics/coverage?{query}", {
         "property": "status",
         "breaks": [],
@@ -100,7 +107,7 @@ def refresh(days, language):
     with get_db().connection() as conn:
         body = coverage(
             conn,
-            days=int(days or 7),
+            days=_days(days),
             level="grid",
             now=clock.now(),
             members_visible=user.role in LAYERS["grids"].fields["member"].roles,

@@ -151,6 +151,13 @@ def season(preset: str, today: date) -> tuple[date, date]:
     State("hotspots-language", "data"),
 )
 def refresh(method, unit, preset, measure, category, language):
+    method, unit, preset, measure = (
+        given if given in CHOICES[name] else CHOICES[name][0]
+        for name, given in zip(
+            ("method", "unit", "period", "measure"), (method, unit, preset, measure), strict=True
+        )
+    )
+    category = category if isinstance(category, str) else None
     user = current_user()
     if user is None or user.role not in ROLES:
         raise dash.exceptions.PreventUpdate

@@ -86,8 +86,8 @@ def drill(clicked, _crumbs, parent):
             # New breadcrumb buttons fire this with no click; answering would redraw the page.
             raise dash.exceptions.PreventUpdate
         return ctx.triggered_id["code"] or None
-    properties = (clicked or {}).get("properties") or {}
-    if properties.get("level") in ("township", "village"):
+    properties = clicked.get("properties") if isinstance(clicked, dict) else None
+    if isinstance(properties, dict) and properties.get("level") in ("township", "village"):
         return properties.get("code")
     return parent
 
@@ -128,6 +128,8 @@ FILTERS = (
     *FILTERS,
 )
 def refresh_units(indicator, parent, categories, period_key, language):
+    if indicator not in view.INDICATORS:
+        indicator = view.INDICATORS[0]
     with get_db().connection() as conn:
         selection, crumbs, _ = _context(conn, parent, categories, period_key)
         rows = view.figures(conn, selection)["rows"]

@@ -307,7 +307,7 @@ def take_action(clicks, incident_id, note, department, new_due, language):
     incident_id, note, department = sent(INCIDENT_ID, incident_id), sent(NOTE, note), sent(CODE, department)
     language = resolve_language(language)
     if (
-        not any(isinstance(n, int) and n for n in clicks or ())
+        not any(isinstance(n, int) and n for n in (clicks if isinstance(clicks, list) else ()))
         or incident_id is None
         or ctx.triggered_id is None
     ):

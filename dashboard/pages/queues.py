@@ -104,10 +104,11 @@ def _table_row(row: dict, cells: dict, language: str) -> html.Tr:
     prevent_initial_call=True,
 )
 def choose_sort(clicks, current):
-    if not any(clicks) or ctx.triggered_id is None:
+    if not isinstance(clicks, list) or not any(clicks) or not isinstance(ctx.triggered_id, dict):
         return dash.no_update
-    column = ctx.triggered_id["column"]
-    descending = current["column"] == column and not current["descending"]
+    column = ctx.triggered_id.get("column")
+    current = current if isinstance(current, dict) else {}
+    descending = current.get("column") == column and not current.get("descending")
     return {"column": column, "descending": descending}
 
 
@@ -124,7 +125,7 @@ def choose_sort(clicks, current):
 )
 def show_queue(queue, category_values, period_key, sort, search, language):
     user = current_user()
-    if user is None or queue not in queues.QUEUES:
+    if user is None or not isinstance(queue, str) or queue not in queues.QUEUES:
         return dash.no_update, dash.no_update, dash.no_update
     now = clock.now()
     categories, period = _queue_filters(category_values, period_key, now)

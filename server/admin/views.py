@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from flask import Blueprint, jsonify
 from pydantic import BeforeValidator, Field
+from werkzeug.routing import BaseConverter
 
 from server.admin import service, work_calendar
 from server.admin.service import TIME_LIMIT_UNITS
@@ -17,9 +18,19 @@ from server.errors import Forbidden, NotFound
 from server.incidents.service import PRIORITIES
 from server.openapi import documented
 from server.openapi_schemas import json_reply, listing, ref
-from server.schema import BodyModel, Code, Integer, Text, integer_value, parse_body
+from server.schema import BodyModel, Code, Flag, Integer, Text, integer_value, parse_body
 
 blueprint = Blueprint("admin", __name__, url_prefix="/api/v1")
+
+
+class UsernameConverter(BaseConverter):
+    """A username in a path, never ``me``: ``/users/me`` is the caller (server/auth/views.py),
+    and without this ``OPTIONS /users/me`` advertised this blueprint's PATCH."""
+
+    regex = r"(?!me/?$)[A-Za-z0-9_.-]{2,64}"
+
+
+blueprint.record_once(lambda state: state.app.url_map.converters.setdefault("username", UsernameConverter))
 
 Weekday = Annotated[int, Field(ge=1, le=7), BeforeValidator(integer_value)]
 CALENDAR_DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
@@ -43,7 +54,7 @@ class CategoryChanges(BodyModel):
     default_priority: Literal[PRIORITIES] = None
     duplicate_radius_m: Integer = Field(None, ge=1, le=10_000)
     duplicate_window_s: Integer = Field(None, ge=60, le=90 * 86400)
-    active: bool = None
+    active: Flag = None
 
 
 class CalendarChanges(BodyModel):
@@ -60,7 +71,7 @@ class CalendarChanges(BodyModel):
 
 
 class CalendarDayInput(BodyModel):
-    working: bool = Field(description="false: a holiday; true: a weekend day worked (调休)")
+    working: Flag = Field(description="false: a holiday; true: a weekend day worked (调休)")
     name: Text = Field("", max_length=100)
 
 
@@ -74,7 +85,7 @@ class NewUser(BodyModel):
 
 
 class UserChanges(BodyModel):
-    active: bool = Field(description="false: every session and token of the user ends at once")
+    active: Flag = Field(description="false: every session and token of the user ends at once")
 
 
 def require_admin() -> User:
@@ -232,7 +243,7 @@ def add_user():
     ), 201
 
 
-@blueprint.patch("/users/<username>")
+@blueprint.patch("/users/<username:username>")
 @documented(
     summary="Activate or deactivate a user (admins)",
     body=UserChanges,

@@ -21,7 +21,7 @@ from server.geojson import geojson_response
 from server.incidents.workflow import STATUSES
 from server.openapi import documented
 from server.openapi_schemas import geojson_reply
-from server.schema import parse_query
+from server.schema import Day, parse_query
 
 blueprint = Blueprint("spots", __name__, url_prefix="/api/v1/analytics")
 
@@ -48,10 +48,10 @@ class SpotQuery(PeriodQuery):
 class HotspotQuery(SpotQuery):
     """Parameters of ``GET /api/v1/analytics/hotspots``."""
 
-    from_: date | None = Field(
+    from_: Day | None = Field(
         None, alias="from", description="First day (local date); default: 365 days ago."
     )
-    to: date | None = Field(None, description="Day after the period (exclusive); default: tomorrow.")
+    to: Day | None = Field(None, description="Day after the period (exclusive); default: tomorrow.")
     measure: Literal["count", "per_100_households"] = Field(
         "count", description="Incidents, or incidents per 100 households (grid units)."
     )
@@ -65,12 +65,12 @@ class HotspotQuery(SpotQuery):
 class EmergingQuery(SpotQuery):
     """Parameters of ``GET /api/v1/analytics/emerging-hotspots``."""
 
-    from_: date | None = Field(
+    from_: Day | None = Field(
         None,
         alias="from",
         description="First day (local date); default: 24 months (52 weeks) before this one.",
     )
-    to: date | None = Field(
+    to: Day | None = Field(
         None, description="Day after the period (exclusive); default: this month's (week's) first."
     )
     slice: Literal["month", "week"] = Field("month", description="The time slices; only complete ones count.")

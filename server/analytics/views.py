@@ -19,7 +19,7 @@ from server.db import get_db
 from server.geojson import geojson_response
 from server.openapi import documented
 from server.openapi_schemas import geojson_reply
-from server.schema import QueryModel, parse_query
+from server.schema import Day, QueryModel, parse_query
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
 
@@ -44,10 +44,10 @@ class ResponseQuery(PeriodQuery):
     by: Literal["grid", "village", "township", "department", "category"] = Field(
         "township", description="The unit of each row."
     )
-    from_: date | None = Field(
+    from_: Day | None = Field(
         None, alias="from", description="First day of the period (local date); default: this month's first."
     )
-    to: date | None = Field(
+    to: Day | None = Field(
         None, description="Day after the period (exclusive); default: a month after `from`."
     )
     as_of: datetime | None = Field(

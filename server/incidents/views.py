@@ -24,6 +24,7 @@ from server.schema import (
     BBox,
     BodyModel,
     Code,
+    Flag,
     Integer,
     Moment,
     Number,
@@ -47,6 +48,7 @@ PHOTOS = {
     }
 }
 BODY_MEDIA = ("application/json", "multipart/form-data")
+STATUS = "|".join(workflow.STATUSES)
 
 
 @blueprint.errorhandler(RequestEntityTooLarge)
@@ -100,13 +102,19 @@ def _photos(limit: int = MAX_PHOTOS) -> tuple:
 class IncidentsQuery(QueryModel):
     bbox: BBox | None = Field(None, description="Only incidents in this box")
     grid: Code | None = Field(None, description="Only incidents in this grid or below it")
-    category: Text | None = Field(None, max_length=1000, description="Category codes, comma-separated")
-    status: Text | None = Field(
-        None, max_length=1000, description="Statuses, comma-separated: " + ", ".join(workflow.STATUSES)
+    category: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9_]{2,40}(,[a-z0-9_]{2,40}){0,19}$",
+        description="Category codes, comma-separated",
+    )
+    status: str | None = Field(
+        None,
+        pattern=f"^({STATUS})(,({STATUS})){{0,{len(workflow.STATUSES) - 1}}}$",
+        description="Statuses, comma-separated: " + ", ".join(workflow.STATUSES),
     )
     reported_after: Moment | None = Field(None, description="Reported at or after (ISO 8601 with offset)")
     reported_before: Moment | None = Field(None, description="Reported before (ISO 8601 with offset)")
-    overdue: bool | None = Field(None, description="Overdue or not")
+    overdue: Flag | None = Field(None, description="Overdue or not")
     # "me" only: the phone page lists its own reports; nobody needs to filter by others yet.
     reporter: Literal["me"] | None = Field(None, description="Only what the caller filed")
     limit: Integer = Field(100, ge=1, le=MAX_PAGE, description="Page size")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from flask import Blueprint, Response, current_app
@@ -16,7 +15,7 @@ from server.db import get_db
 from server.errors import Forbidden
 from server.leader_report.service import make_report
 from server.openapi import documented
-from server.schema import parse_query
+from server.schema import Day, parse_query
 
 blueprint = Blueprint("leader_report", __name__, url_prefix="/api/v1/analytics")
 
@@ -24,12 +23,10 @@ blueprint = Blueprint("leader_report", __name__, url_prefix="/api/v1/analytics")
 class ReportQuery(PeriodQuery):
     """Parameters of ``GET /api/v1/analytics/report``."""
 
-    from_: date | None = Field(
+    from_: Day | None = Field(
         None, alias="from", description="First day (local date); default: last calendar month's first."
     )
-    to: date | None = Field(
-        None, description="Day after the period (exclusive); default: this month's first."
-    )
+    to: Day | None = Field(None, description="Day after the period (exclusive); default: this month's first.")
     grid: str | None = Field(
         None, pattern=CODE, description="A township's or village's code: its own report."
     )

@@ -16,7 +16,7 @@ from server.geojson import geojson_response
 from server.openapi import IDEMPOTENCY_KEY, documented
 from server.openapi_schemas import geojson_reply
 from server.patrols.service import PatrolInput, list_patrols, record_patrol
-from server.schema import QueryModel, parse_body, parse_query
+from server.schema import Day, QueryModel, parse_body, parse_query
 
 blueprint = Blueprint("patrols", __name__, url_prefix="/api/v1")
 
@@ -29,8 +29,8 @@ class PatrolQuery(QueryModel):
 
     grid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$", description="A grid code: it and below")
     user: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{2,64}$", description="A grid member's username")
-    from_: date | None = Field(None, alias="from", description="Started on or after this local date")
-    to: date | None = Field(None, description="Started before this local date")
+    from_: Day | None = Field(None, alias="from", description="Started on or after this local date")
+    to: Day | None = Field(None, description="Started before this local date")
     limit: int = Field(200, ge=1, le=1000, description="At most this many, newest first")
 
 
