@@ -43,7 +43,11 @@ clientside_callback(
         const response = await fetch("/api/v1/auth/login", {
             method: "POST",
             credentials: "same-origin",
-            headers: {"Content-Type": "application/json"},
+            // The refusal comes in the page's language (?lang=), as every error does.
+            headers: {
+                "Content-Type": "application/json",
+                "Accept-Language": new URLSearchParams(window.location.search).get("lang") || "zh",
+            },
             body: JSON.stringify({username: username || "", password: password || ""}),
         });
         if (response.ok) {

@@ -20,7 +20,7 @@ from dashboard.shell import login_prompt
 from server import clock
 from server.auth import current_user
 from server.db import get_db
-from server.errors import GridwatchError
+from server.errors import GridwatchError, localized
 from server.incidents.workflow import STATUSES
 
 dash.register_page(__name__, path="/map", name="map")
@@ -266,7 +266,7 @@ def _render_card(incident_id, language: str, message=None):
         try:
             incident = card.load(conn, user=user, incident_id=incident_id, now=now)
         except GridwatchError as error:
-            return html.Div(error.message, className="gw-card gw-error")
+            return html.Div(localized(error.message, language), className="gw-card gw-error")
         departments = reference.departments(conn)
     rendered = card.render(incident, language=language, now=now, departments=departments)
     if message is not None:
@@ -332,7 +332,9 @@ def take_action(clicks, incident_id, note, department, new_due, language):
             )
     except GridwatchError as error:
         return _render_card(
-            incident_id, language, html.P(error.message, className="gw-error", id="card-error")
+            incident_id,
+            language,
+            html.P(localized(error.message, language), className="gw-error", id="card-error"),
         )
     done = html.P(
         f"{translate('card.done', language)}: {translate(f'action.{action}', language)}",
