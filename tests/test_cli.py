@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import psycopg
+import pytest
 from click.testing import CliRunner
 from server_support import free_port, running_server
 
@@ -120,3 +121,16 @@ def test_demo_load_names_a_category_without_a_department_and_writes_nothing(data
     assert "Traceback" not in result.output
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM grids").fetchone()[0] == grids_before
+
+
+@pytest.mark.parametrize("kind", ["grids", "incidents"])
+def test_an_import_of_a_missing_file_names_it_without_a_traceback(database_url, tmp_path, kind):
+    missing = tmp_path / "县网格.gpkg"
+    result = run_cli(database_url, "import", kind, str(missing))
+    assert result.exit_code == 2
+    assert "县网格.gpkg" in result.output and "does not exist" in result.output
+    assert (
+        "Traceback" not in result.output
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
