@@ -1,7 +1,11 @@
 """What a Dash callback is sent is what the browser says: a store or an input can be edited in
-the developer tools or replayed by a script. Callbacks read such values through these types, and
-a value the page itself would never send counts as not sent (the callback shows nothing new)
-instead of failing halfway with a 500."""
+the developer tools or replayed by a script. Two checks stand between it and the callbacks:
+
+- ``malformed_callback(body)``, before Dash runs a callback: every input and state has the type
+  the page's components send (a 400 naming ``id.property`` otherwise);
+- inside a callback, values read through the adapters below: one the page itself would never
+  send counts as not sent (the callback shows nothing new) instead of failing halfway.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,48 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from server.schema import Text
+from server.schema import Code, Text
 
 T = TypeVar("T")
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[StrictInt, Field(ge=0)]
+UrlPart = Annotated[Text, Field(max_length=4000)]
+Scalar = str | int | float | None
+
 VIEW = TypeAdapter(tuple[FiniteFloat, FiniteFloat, FiniteFloat, FiniteFloat])  # the map's bbox
 INCIDENT_ID = TypeAdapter(Annotated[StrictInt, Field(ge=1, le=2**62)])
 NOTE = TypeAdapter(Annotated[Text, Field(max_length=2000)] | None)
-CODE = TypeAdapter(Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None)
+CODE = TypeAdapter(Code | None)
+LANGUAGE = TypeAdapter(Literal["zh", "en"] | None)
+
+
+class _GridPage(TypedDict):
+    code: Code
+    township: Code | None
+    language: Literal["zh", "en"] | None
+
+
+# What the page's components send for these properties: dcc.Location (a pathname always), buttons,
+# inputs and dropdowns, a map's clicks.
+_PROPERTY_TYPES: dict[str, TypeAdapter] = {
+    "pathname": TypeAdapter(Annotated[UrlPart, Field(pattern="^/")]),
+    "search": TypeAdapter(Annotated[UrlPart, Field(pattern=r"^(\?.*)?$")] | None),
+    "hash": TypeAdapter(UrlPart | None),
+    "href": TypeAdapter(UrlPart | None),
+    "n_clicks": TypeAdapter(Count | None),
+    "value": TypeAdapter(Annotated[Scalar, Field(union_mode="left_to_right")] | list[Scalar]),
+    "clickData": TypeAdapter(dict[str, Any] | None),
+}
+# What the pages' stores hold, by id; every "*-language" store holds the page's language.
+_STORE_TYPES: dict[str, TypeAdapter] = {
+    "response-parent": CODE,
+    "grid-page": TypeAdapter(_GridPage | None),
+    "queue-sort": TypeAdapter(dict[str, Any] | None),
+    "live-tick": TypeAdapter(Count | None),
+    "card-refresh": TypeAdapter(Count | None),
+    "counted-categories": TypeAdapter(list[str] | None),
+}
 
 
 def sent(adapter: TypeAdapter[T], value: Any) -> T | None:
@@ -29,35 +66,18 @@ def sent(adapter: TypeAdapter[T], value: Any) -> T | None:
         return None
 
 
-# What the page's components send for these properties (dcc.Location, buttons, inputs and
-# dropdowns); a store's `data` is any JSON, which its callback reads through the types above.
-_Scalar = str | int | float | None
-_PROPERTY_TYPES: dict[str, TypeAdapter] = {
-    name: TypeAdapter(Annotated[Text, Field(max_length=4000)] | None)
-    for name in ("search", "pathname", "hash", "href")
-}
-_PROPERTY_TYPES["pathname"] = TypeAdapter(Annotated[Text, Field(max_length=4000, pattern="^/")])
-_PROPERTY_TYPES["search"] = TypeAdapter(Annotated[Text, Field(max_length=4000, pattern=r"^(\?.*)?$")] | None)
-_PROPERTY_TYPES["n_clicks"] = TypeAdapter(Annotated[StrictInt, Field(ge=0)] | None)
+def _fits(adapter: TypeAdapter, value: Any) -> bool:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
-class _GridPage(TypedDict):
-    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-    township: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None
-    language: Literal["zh", "en"] | None
-
-
-# The stores the pages write, by id (every "*-language" store holds the page's language).
-LANGUAGE = TypeAdapter(Literal["zh", "en"] | None)
-_STORE_TYPES: dict[str, TypeAdapter] = {
-    "response-parent": TypeAdapter(Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None),
-    "grid-page": TypeAdapter(_GridPage | None),
-    "queue-sort": TypeAdapter(dict[str, Any] | None),
-    "live-tick": TypeAdapter(Annotated[StrictInt, Field(ge=0)] | None),
-    "card-refresh": TypeAdapter(Annotated[StrictInt, Field(ge=0)] | None),
-    "counted-categories": TypeAdapter(list[str] | None),
-}
-_PROPERTY_TYPES["value"] = TypeAdapter(Annotated[_Scalar, Field(union_mode="left_to_right")] | list[_Scalar])
+def _adapter(identity: Any, name: str) -> TypeAdapter | None:
+    if name == "data" and isinstance(identity, str):
+        return LANGUAGE if identity.endswith("-language") else _STORE_TYPES.get(identity)
+    return _PROPERTY_TYPES.get(name)
 
 
 def malformed_callback(body: Any) -> str | None:
@@ -70,19 +90,9 @@ def malformed_callback(body: Any) -> str | None:
         if isinstance(item, list):  # a pattern-matching input: a list of matches
             items.extend(item)
             continue
-        if not isinstance(item, dict) or "property" not in item:
+        if not isinstance(item, dict) or not isinstance(item.get("property"), str):
             return "body"
-        identity = item.get("id")
-        adapter = _PROPERTY_TYPES.get(item["property"])
-        if item["property"] == "data" and isinstance(identity, str):
-            adapter = LANGUAGE if identity.endswith("-language") else _STORE_TYPES.get(identity)
-        if item["property"] == "clickData":
-            adapter = TypeAdapter(dict[str, Any] | None)
-        value = item.get("value")
-        if (
-            adapter is not None
-            and sent(adapter, value) is None
-            and (value is not None or item["property"] == "pathname")
-        ):
+        adapter = _adapter(item.get("id"), item["property"])
+        if adapter is not None and not _fits(adapter, item.get("value")):
             return f"{item.get('id')}.{item['property']}"[:200]
     return None

@@ -127,6 +127,8 @@ Moment = Annotated[
     Field(description="ISO 8601 with a UTC offset, e.g. 2026-06-01T08:00:00+08:00"),
 ]
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+# Up to 20 category (or status) codes, comma-separated.
+CODE_LIST_PATTERN = r"^[a-z0-9_]{2,40}(,[a-z0-9_]{2,40}){0,19}$"
 
 
 def path_code(value: str, *, field: str) -> str:

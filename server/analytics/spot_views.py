@@ -13,7 +13,7 @@ from pydantic import Field
 from server import clock
 from server.analytics import emerging, hotspots
 from server.analytics.period import Period, add_months, calendar_zone
-from server.analytics.views import CODES, PeriodQuery
+from server.analytics.views import PeriodQuery
 from server.auth import require_user
 from server.db import get_db
 from server.errors import Forbidden, InvalidInput
@@ -21,7 +21,7 @@ from server.geojson import geojson_response
 from server.incidents.workflow import STATUSES
 from server.openapi import documented
 from server.openapi_schemas import geojson_reply
-from server.schema import Day, parse_query
+from server.schema import CODE_LIST_PATTERN, Day, parse_query
 
 blueprint = Blueprint("spots", __name__, url_prefix="/api/v1/analytics")
 
@@ -38,9 +38,11 @@ class SpotQuery(PeriodQuery):
     resolution: int | None = Field(
         None, ge=6, le=9, description="H3 resolution (unit=h3 only; default 8, about 0.7 km² a cell)."
     )
-    category: str | None = Field(None, pattern=CODES, description="Category codes, comma-separated.")
+    category: str | None = Field(
+        None, pattern=CODE_LIST_PATTERN, description="Category codes, comma-separated."
+    )
     status: str | None = Field(
-        None, pattern=CODES, description="Statuses, comma-separated (as in the tiles)."
+        None, pattern=CODE_LIST_PATTERN, description="Statuses, comma-separated (as in the tiles)."
     )
     alpha: float = Field(0.05, ge=0.001, le=0.1, description="False discovery rate (Benjamini-Hochberg).")
 

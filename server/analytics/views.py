@@ -19,12 +19,9 @@ from server.db import get_db
 from server.geojson import geojson_response
 from server.openapi import documented
 from server.openapi_schemas import geojson_reply
-from server.schema import Day, QueryModel, parse_query
+from server.schema import CODE_LIST_PATTERN, CODE_PATTERN, Day, QueryModel, parse_query
 
 blueprint = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics")
-
-CODE = r"^[A-Za-z0-9_-]{1,40}$"
-CODES = r"^[a-z0-9_]{2,40}(,[a-z0-9_]{2,40}){0,19}$"
 
 
 class PeriodQuery(QueryModel):
@@ -53,9 +50,11 @@ class ResponseQuery(PeriodQuery):
     as_of: datetime | None = Field(
         None, description="The moment the figures are seen at (ISO 8601); default: now."
     )
-    category: str | None = Field(None, pattern=CODES, description="Category codes, comma-separated.")
+    category: str | None = Field(
+        None, pattern=CODE_LIST_PATTERN, description="Category codes, comma-separated."
+    )
     parent: str | None = Field(
-        None, pattern=CODE, description="A grid code: only units inside it (drill down)."
+        None, pattern=CODE_PATTERN, description="A grid code: only units inside it (drill down)."
     )
     compare: Literal["previous", "last_year"] | None = Field(
         None, description="Add each figure for the previous period or a year earlier, and the change."

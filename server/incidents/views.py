@@ -21,6 +21,7 @@ from server.openapi import IDEMPOTENCY_KEY, documented
 from server.openapi_schemas import geojson_reply, ref
 from server.pagination import CURSOR_DESCRIPTION, decode_cursor, encode_cursor, page_links
 from server.schema import (
+    CODE_LIST_PATTERN,
     BBox,
     BodyModel,
     Code,
@@ -104,7 +105,7 @@ class IncidentsQuery(QueryModel):
     grid: Code | None = Field(None, description="Only incidents in this grid or below it")
     category: str | None = Field(
         None,
-        pattern=r"^[a-z0-9_]{2,40}(,[a-z0-9_]{2,40}){0,19}$",
+        pattern=CODE_LIST_PATTERN,
         description="Category codes, comma-separated",
     )
     status: str | None = Field(

@@ -9,13 +9,13 @@ from pydantic import Field
 
 from server import clock
 from server.analytics.spot_views import ROLES
-from server.analytics.views import CODE, PeriodQuery
+from server.analytics.views import PeriodQuery
 from server.auth import require_user
 from server.db import get_db
 from server.errors import Forbidden
 from server.leader_report.service import make_report
 from server.openapi import documented
-from server.schema import Day, parse_query
+from server.schema import CODE_PATTERN, Day, parse_query
 
 blueprint = Blueprint("leader_report", __name__, url_prefix="/api/v1/analytics")
 
@@ -28,7 +28,7 @@ class ReportQuery(PeriodQuery):
     )
     to: Day | None = Field(None, description="Day after the period (exclusive); default: this month's first.")
     grid: str | None = Field(
-        None, pattern=CODE, description="A township's or village's code: its own report."
+        None, pattern=CODE_PATTERN, description="A township's or village's code: its own report."
     )
     lang: Literal["zh", "en"] | None = Field(None, description="Language; default: the server's default.")
 
