@@ -2,7 +2,7 @@
 `gridwatch serve`), with 1,000,000 incidents already stored. Every request does the full path:
 Bearer token check, grid assignment by grid_at(), the incident row, its 'report' event, the
 Idempotency-Key row, the possible-duplicate search, the tile rollup queue, and the folds of that
-queue the server runs every 250 ms (sql/0021_deferred_rollups.sql) while the requests arrive.
+queue the server runs every 250 ms (sql/functions/tiles_changes.sql) while the requests arrive.
 
     .venv/bin/python bench/filing.py --database-url postgresql://.../gridwatch_bench_filing \\
         --incidents 1000000 --requests 3000 --concurrency 16 --out bench/results/filing.json

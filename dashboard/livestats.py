@@ -16,7 +16,8 @@ from server.auth import User
 from server.incidents.queries import viewer_params, visible_to
 from server.incidents.workflow import OPEN_STATUSES
 
-# "Open" and "overdue" repeat the partial index's predicate (sql/0002) so the planner uses it.
+# "Open" and "overdue" repeat the partial index's predicate (sql/0042_baseline_0_1.sql) so the
+# planner uses it.
 _OPEN = sql.SQL("i.status NOT IN ('closed', 'rejected')")
 COUNTERS = {
     "new_today": sql.SQL("i.reported_at >= %(today)s"),

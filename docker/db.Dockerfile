@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # gridwatch's database: PostGIS 15-3.3 plus PL/Python with Uber's h3 package, which the heatmap's
-# H3 functions run in (sql/0030_h3_density.sql). Built by compose.yaml; by hand, from the
+# H3 functions run in (sql/functions/tiles.sql). Built by compose.yaml; by hand, from the
 # repository root: docker build -f docker/db.Dockerfile -t gridwatch-db .
 FROM postgis/postgis:15-3.3
 

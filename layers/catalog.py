@@ -1,6 +1,6 @@
 """The map-layer catalog: one definition per layer, read by the tile server, TileJSON and docs.
 
-Each layer is built by one SQL function ``tiles.<name>`` (sql/0020_tiles.sql) with one
+Each layer is built by one SQL function ``tiles.<name>`` (sql/functions/tiles_<area>.sql) with one
 signature: ``(z, x, y, category text[], status text[], period_start date, period_end date, role)``;
 a ``scoped`` layer takes the viewer's scope too (``scope_grids integer[], scope_department integer``,
 server/auth/scope.py). Roles: the five user roles of ``users.role`` plus ``public`` for an

@@ -1,5 +1,5 @@
 """Idempotency keys: a retried POST (a phone's queue resending after a lost answer) finds what
-its first attempt created instead of creating it twice (``idempotency_keys``, sql/0011)."""
+its first attempt created instead of creating it twice (``idempotency_keys``, sql/0042_baseline_0_1.sql)."""
 
 from __future__ import annotations
 

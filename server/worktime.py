@@ -1,4 +1,4 @@
-"""The county's working time in numpy: what SQL `work_time_add()` (sql/0027_work_calendar.sql)
+"""The county's working time in numpy: what SQL `work_time_add()` (sql/functions/work_calendar.sql)
 computes for one due time, for millions at once. The demo's cases of working-time categories
 (a pile of garbage has "1 working day") are due, and are handled by their department, in working
 time, as the live service's dispatch makes them due; the leaders' indicators count their times

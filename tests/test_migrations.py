@@ -1,7 +1,17 @@
+import re
+from collections import Counter
+
 import psycopg
 import pytest
 
-from server.db.migrate import MigrationError, discover, function_files, migrate
+from server.db.migrate import BASELINE, MigrationError, discover, function_files, migrate
+
+# Functions and triggers in the database that no file of sql/functions defines: those of extensions.
+OWN_FUNCTIONS = """
+    SELECT p.pronamespace::regnamespace::text || '.' || p.proname AS name
+      FROM pg_proc p
+     WHERE p.pronamespace IN ('public'::regnamespace, 'tiles'::regnamespace)
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"""
 
 
 def test_migrations_apply_once_and_record_versions(empty_database_url):
@@ -11,6 +21,26 @@ def test_migrations_apply_once_and_record_versions(empty_database_url):
     with psycopg.connect(empty_database_url) as conn:
         recorded = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
     assert [row[0] for row in recorded] == [m.version for m in discover()]
+    assert discover()[0].path.name == BASELINE
+
+
+def test_functions_and_triggers_are_defined_once_in_function_files(conn):
+    for migration in discover():
+        assert not re.search(r"CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|TRIGGER|VIEW)", migration.text, re.I), (
+            f"{migration.path.name}: functions, triggers and views go in sql/functions/"
+        )
+    text = "\n".join(file.text for file in function_files())
+    functions = Counter(re.findall(r"^CREATE OR REPLACE FUNCTION ([\w.]+)\(", text, re.M))
+    triggers = Counter(re.findall(r"^CREATE OR REPLACE TRIGGER (\w+) .*? ON ([\w.]+)", text, re.M | re.S))
+    assert [name for name, n in functions.items() if n > 1] == []
+    assert [name for name, n in triggers.items() if n > 1] == []
+    # Qualified as the database names them: public functions without a schema in the files.
+    defined = {name if "." in name else f"public.{name}" for name in functions}
+    assert {row["name"] for row in conn.execute(OWN_FUNCTIONS).fetchall()} == defined
+    in_database = conn.execute(
+        "SELECT tgname, tgrelid::regclass::text AS tbl FROM pg_trigger WHERE NOT tgisinternal"
+    ).fetchall()
+    assert {(row["tgname"], row["tbl"]) for row in in_database} == set(triggers)
 
 
 def test_an_edited_migration_is_refused(empty_database_url, tmp_path):
@@ -67,6 +97,11 @@ def test_a_function_file_runs_again_when_it_changes_or_a_migration_ran(empty_dat
     )
     assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["0002_second.sql", "area.sql"]
     assert answer() == 2
+    # A file taken away is forgotten: brought back unchanged, it runs again.
+    (functions / "area.sql").rename(tmp_path / "kept.txt")
+    assert migrate(empty_database_url, tmp_path) == []
+    (tmp_path / "kept.txt").rename(functions / "area.sql")
+    assert [f.path.name for f in migrate(empty_database_url, tmp_path)] == ["area.sql"]
 
 
 def test_a_migration_behind_the_newest_applied_is_refused(empty_database_url, tmp_path):

@@ -1,6 +1,7 @@
 """A pooled connection comes warm for every tile layer (server/tiles/warm.py): the tile
 statements are prepared before the first tile is asked for. (No layer runs PL/Python at tile time
-since the heatmap reads stored hexagon outlines, sql/0040, so there is no h3 import left to warm.)"""
+since the heatmap reads stored hexagon outlines, tiles.h3_cell_outlines, so there is no h3 import
+left to warm.)"""
 
 from __future__ import annotations
 

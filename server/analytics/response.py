@@ -211,7 +211,7 @@ FINAL = literal_column("'closed'"), literal_column("'rejected'")
 
 def _finished_after(as_of):
     """Cases closed or rejected after ``as_of`` and reported by then (the index
-    incidents_finished_reported_idx, sql/0041, written identically)."""
+    incidents_finished_reported_idx, sql/0042_baseline_0_1.sql, written identically)."""
     i = incidents.c
     return and_(func.coalesce(i.closed_at, i.rejected_at) > as_of, i.reported_at <= as_of)
 

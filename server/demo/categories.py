@@ -92,7 +92,7 @@ class Category:
     time_limit_us: int  # of working time when `working`
     department_id: int
     priority: str
-    working: bool = False  # the limit runs in the county's working hours (sql/0027)
+    working: bool = False  # the limit runs in the county's working hours (sql/functions/work_calendar.sql)
 
 
 def description_texts(categories: list[Category]) -> list[str]:

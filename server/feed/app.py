@@ -1,8 +1,8 @@
 """The change feed's aiohttp application: ``GET /api/v1/events`` and the feed's ``/health``.
 
 One LISTEN connection per process reads the change events that the tile listeners' folds log
-(sql/0021), and the ends of credentials (sql/0032, sql/0033); the hub fans events out to the
-streams.
+(sql/functions/tiles_changes.sql), and the ends of credentials (sql/functions/auth.sql); the hub
+fans events out to the streams.
 Authentication reuses the API's own lookups (tokens, login sessions) on a small pool of
 ordinary connections, in threads: they run once per stream, not per event.
 """

@@ -11,7 +11,7 @@ Columns (CSV header, or GeoJSON ``properties``; docs/importing.md is the user's 
 
 Any other column fails the import: a misspelt optional column would otherwise be dropped silently.
 
-Each incident is filed in the finest grid that covers it (``grid_at``, sql/0004) with status
+Each incident is filed in the finest grid that covers it (``grid_at``, sql/functions/grids.sql) with status
 ``reported`` and one ``report`` event whose ``data`` names the file and the row (and ``crs`` when
 the coordinates were converted, as the filing API does). A point outside
 every grid fails the import. Rows are numbered as a spreadsheet shows them (the header is row 1);
@@ -321,7 +321,7 @@ SELECT s.number, s.category
  ORDER BY s.number
 """
 
-# The grid of every point at once, by grid_at's rule (sql/0004_grid_at.sql): the deepest grid that
+# The grid of every point at once, by grid_at's rule (sql/functions/grids.sql): the deepest grid that
 # covers the point, boundary included, and on an edge or vertex shared by grids of that depth the
 # one with the smallest code. Driven from the grids, each grid's polygon is prepared once for all
 # the points in its box instead of once per point and grid.

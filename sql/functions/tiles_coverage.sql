@@ -1,7 +1,7 @@
--- The coverage layer and the rollup it reads (re-runnable: applied by `gridwatch db migrate`
--- whenever it changes; server/db/migrate.py).
+-- The coverage layer and the rollup it reads: where grid members have not walked lately
+-- (re-runnable: applied by `gridwatch db migrate` whenever it changes; server/db/migrate.py).
 
--- ## The latest patrol of each grid (tiles.grid_last_patrol, sql/0039)
+-- ## The latest patrol of each grid (tiles.grid_last_patrol)
 
 -- New patrols: a grid's row moves to the latest-started one. From the transition table only, so
 -- a bulk COPY (the demo, with the patrols' indexes dropped while it loads) costs one sort.
@@ -45,6 +45,9 @@ CREATE OR REPLACE TRIGGER patrols_deleted_last AFTER DELETE ON patrols
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION tiles.patrols_removed_last();
 
 -- ## The coverage layer
+
+-- A grid not patrolled for this many days is a coverage gap.
+CREATE OR REPLACE FUNCTION tiles.stale_patrol_days() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 7';
 
 -- From zoom 10 each grid with the days since its last patrol; at zoom 5-9, where a grid is a few
 -- pixels, each township with its coverage gaps counted: grids, grids without a member, grids not

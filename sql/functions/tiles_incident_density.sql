@@ -1,12 +1,13 @@
--- The incident_density (heatmap) layer (re-runnable: applied by `gridwatch db migrate` whenever
--- it changes; server/db/migrate.py). Its rollups: tiles.density_cells (per cell and category),
--- tiles.density_cells_detail (and status and month), tiles.h3_cell_outlines (sql/0030, 0040);
--- the fold in tiles_incidents.sql keeps them.
+-- The incident_density (heatmap) layer: incidents counted per H3 hexagon
+-- (re-runnable: applied by `gridwatch db migrate` whenever it changes; server/db/migrate.py).
+-- Its rollups: tiles.density_cells (per cell and category), tiles.density_cells_detail (and
+-- status and month), tiles.h3_cell_outlines; the fold in tiles_changes.sql keeps them.
 
--- An H3 cell's resolution: bits 52-55 of its index, as H3's getResolution reads them.
-CREATE OR REPLACE FUNCTION tiles.h3_resolution(cell bigint) RETURNS smallint
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT ((cell >> 52) & 15)::smallint
+-- The resolution the heatmap draws at zoom z: hexagons about 15-40 px across at 30° N
+-- (layers/catalog.py DENSITY_RESOLUTIONS holds the same table for invalidation).
+CREATE OR REPLACE FUNCTION tiles.density_resolution(z integer) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (ARRAY[3, 4, 4, 5, 6, 7, 7, 8, 9, 9, 10, 10, 10, 10])[least(greatest(z, 5), 18) - 4]
 $$;
 
 -- Hexagons at the zoom's resolution (tiles.density_resolution) with their count and counts by
