@@ -65,7 +65,7 @@ MAP_DRAWN = """() => window.gridwatchLive && gridwatchLive.map && gridwatchLive.
 
 def default_database_url() -> str:
     """A database of its own in the cluster gridwatch is configured for (the local one by default)."""
-    return psycopg.conninfo.make_conninfo(Settings().resolved_database_url(), dbname="gridwatch_screenshots")
+    return psycopg.conninfo.make_conninfo(Settings().resolved_owner_url(), dbname="gridwatch_screenshots")
 
 
 def prepare(url: str) -> int:

@@ -3,18 +3,20 @@
 #   scripts/system-packages.sh run   PostgreSQL 15 + PostGIS 3 + PL/Python with the h3 package
 #                                    (skipped with GRIDWATCH_DATABASE_URL) and Node.js + npm for
 #                                    the browser packages
-#   scripts/system-packages.sh test  also Chromium, a CJK font and GDAL's command-line tools
+#   scripts/system-packages.sh test  also Chromium, a CJK font, GDAL's command-line tools, and the
+#                                    production parts the tests run for real: nginx and pgBackRest
 # As root it uses apt-get, with passwordless sudo it uses sudo; otherwise it prints the
 # command to run and exits 1.
 set -euo pipefail
 
 database=(postgresql-15 postgresql-15-postgis-3 postgresql-contrib postgresql-plpython3-15 python3-pip)
 browser=(chromium fonts-wqy-microhei gdal-bin)
+production=(nginx pgbackrest)
 
 case "${1:-run}" in
   run)
     if [ -n "${GRIDWATCH_DATABASE_URL:-}" ]; then wanted=(); else wanted=("${database[@]}"); fi ;;
-  test) wanted=("${database[@]}" "${browser[@]}") ;;
+  test) wanted=("${database[@]}" "${browser[@]}" "${production[@]}") ;;
   *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 # Debian's python3 needs python3-venv before `python3 -m venv` works.
@@ -47,7 +49,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# The heatmap's H3 functions run in PostgreSQL through PL/Python (sql/0030_h3_density.sql), with
+# The heatmap's H3 functions run in PostgreSQL through PL/Python (sql/functions/tiles.sql), with
 # Debian's python3, which needs the same h3 as pyproject.toml. Debian packages no h3, so it goes
 # to /usr/local, the place for locally installed packages.
 if [[ " ${wanted[*]} " == *" postgresql-plpython3-15 "* ]]; then

@@ -21,13 +21,16 @@ from server.secret_key import resolve_secret_key
 from server.settings import Settings
 from server.tiles.warm import warm
 
+# The largest request body accepted (photos included); deploy/nginx refuses larger ones itself.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=resolve_secret_key(settings),
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         JSON_SORT_KEYS=False,
     )
     app.json.ensure_ascii = False

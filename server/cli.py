@@ -14,14 +14,18 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
+from server.db.backup import ARCHIVE_READY_OPTIONS
+from server.db.backup_cli import backup_commands
 from server.db.cluster import Cluster, ClusterError
 from server.db.migrate import MigrationError, migrate, schema_version
+from server.db.roles import ensure_local_server_role
+from server.deploy.cli import deploy
 from server.errors import GridwatchError
 from server.settings import Settings
 
 
 def local_cluster(settings: Settings) -> Cluster:
-    return Cluster(settings.cluster_dir, settings.pg_port)
+    return Cluster(settings.cluster_dir, settings.pg_port, options=ARCHIVE_READY_OPTIONS)
 
 
 def fail(message: str) -> None:
@@ -58,6 +62,7 @@ def db_up(settings: Settings) -> None:
     cluster = local_cluster(settings)
     try:
         created = cluster.up()
+        ensure_local_server_role(cluster)
     except ClusterError as error:
         fail(str(error))
     state = "created" if created else "exists"
@@ -80,7 +85,7 @@ def db_down(settings: Settings) -> None:
 def db_status(settings: Settings) -> None:
     """Whether the database answers, and its schema version."""
     try:
-        url = settings.resolved_database_url()
+        url = settings.resolved_owner_url()
         with psycopg.connect(url, connect_timeout=5) as conn:
             version = schema_version(conn)
     except (GridwatchError, psycopg.OperationalError) as error:
@@ -93,12 +98,79 @@ def db_status(settings: Settings) -> None:
 def db_migrate(settings: Settings) -> None:
     """Apply pending migrations from sql/."""
     try:
-        applied = migrate(settings.resolved_database_url())
+        applied = migrate(settings.resolved_owner_url())
     except (MigrationError, GridwatchError) as error:
         fail(str(error))
     for migration in applied:
         click.echo(f"applied {migration.path.name}")
     click.echo("schema up to date")
+
+
+for command in backup_commands:  # gridwatch db backup | backups | restore
+    db.add_command(command)
+
+
+@db.command("server-role")
+@click.pass_obj
+def db_server_role(settings: Settings) -> None:
+    """Create the server's role named in GRIDWATCH_DATABASE_URL, with its password there, and
+    grant it the rows (run as the owner, GRIDWATCH_OWNER_DATABASE_URL)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from server.db.roles import SERVER_ROLE, create_server_role, grant_server_role
+
+    server = conninfo_to_dict(settings.resolved_database_url())
+    owner_url = settings.resolved_owner_url()
+    if server.get("user") != SERVER_ROLE or not server.get("password"):
+        fail(f"GRIDWATCH_DATABASE_URL must name the role {SERVER_ROLE} and its password")
+    try:
+        create_server_role(owner_url, password=server["password"])
+        with psycopg.connect(owner_url) as conn:
+            grant_server_role(conn)
+    except psycopg.Error as error:
+        fail(str(error))
+    click.echo(f"role {SERVER_ROLE} ready: it reads and writes rows, nothing more")
+
+
+@db.command("standby")
+@click.option(
+    "--into",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new directory for the standby's cluster.",
+)
+@click.option("--port", required=True, type=click.IntRange(1024, 65535), help="The standby's port.")
+@click.pass_obj
+def db_standby(settings: Settings, into: Path, port: int) -> None:
+    """Make a streaming standby of the database with pg_basebackup and start it.
+
+    Its database URL is printed on the last line: list it in GRIDWATCH_REPLICA_URLS."""
+    from server.db.replication import create_standby
+
+    try:
+        standby = create_standby(settings.resolved_owner_url(), into=into.resolve(), port=port)
+    except (ClusterError, GridwatchError, psycopg.Error) as error:
+        fail(str(error))
+    click.echo(f"standby streaming from the primary on 127.0.0.1:{port}")
+    click.echo(standby.url)
+
+
+@main.command()
+@click.pass_obj
+def doctor(settings: Settings) -> None:
+    """Check this installation: database, extensions, roles, migrations, settings, disk, clock,
+    backups and standbys. Exits 1 when something must be fixed."""
+    from server.doctor import OK, PROBLEM, run_checks
+
+    findings = run_checks(settings)
+    marks = {OK: ("ok", "green"), PROBLEM: ("PROBLEM", "red")}
+    for finding in findings:
+        mark, colour = marks.get(finding.level, ("warning", "yellow"))
+        click.echo(f"{click.style(f'{mark:<8}', fg=colour)}{finding.check}: {finding.message}")
+    problems = sum(finding.level == PROBLEM for finding in findings)
+    if problems:
+        fail(f"{problems} problem(s) to fix")
+    click.echo("this installation is fit to run")
 
 
 # -- demo data and imports ----------------------------------------------------------------
@@ -125,7 +197,7 @@ def demo_load(settings: Settings, seed: int, incident_count: int, if_empty: bool
     """Replace all data with the generated demo county."""
     from server.demo import load_demo
 
-    url = settings.resolved_database_url()
+    url = settings.resolved_owner_url()
     if if_empty:
         with psycopg.connect(url) as conn:
             if conn.execute("SELECT EXISTS (SELECT 1 FROM grids)").fetchone()[0]:
@@ -165,7 +237,7 @@ def demo_live(settings: Settings, speed: float, duration: float | None, seed: in
     def report(county: LiveCounty) -> None:
         click.echo(f"demo live, county time {county.county_now():%Y-%m-%d %H:%M}: {county.stats.line()}")
 
-    county = LiveCounty(settings.resolved_database_url(), speed=speed, seed=seed)
+    county = LiveCounty(settings.resolved_owner_url(), speed=speed, seed=seed)
     click.echo(f"demo live: the county's clock runs at {speed:g}x; SIGINT or SIGTERM stops it")
     try:
         stats = county.run(stop, duration=duration, report=report)
@@ -215,7 +287,7 @@ def report(
             bar.update(1)
 
         try:
-            with psycopg.connect(settings.resolved_database_url(), row_factory=dict_row) as conn:
+            with psycopg.connect(settings.resolved_owner_url(), row_factory=dict_row) as conn:
                 html, _ = make_report(
                     conn,
                     start=start.date() if start else None,
@@ -268,7 +340,7 @@ def import_grids_command(
 
     field_map = GridFieldMap(**{key.removesuffix("_field"): value for key, value in fields.items()})
     try:
-        with psycopg.connect(settings.resolved_database_url()) as conn:
+        with psycopg.connect(settings.resolved_owner_url()) as conn:
             result = import_grids(
                 conn=conn,
                 path=path,
@@ -300,7 +372,7 @@ def import_incidents_command(settings: Settings, path: Path, crs: str) -> None:
     from server.importers.incidents import import_incidents
 
     try:
-        with psycopg.connect(settings.resolved_database_url()) as conn:
+        with psycopg.connect(settings.resolved_owner_url()) as conn:
             count = import_incidents(conn=conn, path=path, crs=crs)
     except GridwatchError as error:
         fail(f"import failed, nothing was changed: {error.message}")
@@ -339,7 +411,7 @@ def users_create(
 
     secret = click.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
     try:
-        with psycopg.connect(settings.resolved_database_url(), row_factory=dict_row) as conn:
+        with psycopg.connect(settings.resolved_owner_url(), row_factory=dict_row) as conn:
             user = create_user(
                 conn,
                 username=username,
@@ -369,7 +441,7 @@ def incidents_escalate_overdue(settings: Settings) -> None:
 
     from server.incidents.service import escalate_overdue
 
-    with psycopg.connect(settings.resolved_database_url(), row_factory=dict_row) as conn:
+    with psycopg.connect(settings.resolved_owner_url(), row_factory=dict_row) as conn:
         moved = escalate_overdue(conn, now=datetime.now(UTC))
     click.echo(f"escalated {moved} overdue incidents")
 
@@ -388,7 +460,7 @@ def tiles_prune_changes(settings: Settings, days: int) -> None:
 
     from server.tiles.changes import prune_change_events
 
-    with psycopg.connect(settings.resolved_database_url()) as conn:
+    with psycopg.connect(settings.resolved_owner_url()) as conn:
         removed = prune_change_events(conn, older_than=timedelta(days=days))
     click.echo(f"removed {removed} change-feed events older than {days} days")
 
@@ -505,6 +577,8 @@ def run(ctx: click.Context) -> None:
     ctx.invoke(demo_load, if_empty=True)
     ctx.invoke(serve)
 
+
+main.add_command(deploy)
 
 if __name__ == "__main__":
     main()

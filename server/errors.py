@@ -100,6 +100,13 @@ class PayloadTooLarge(GridwatchError):
     code = "payload_too_large"
 
 
+def body_too_large(limit_bytes: int) -> PayloadTooLarge:
+    """The refusal of a request body over the limit (gridwatch's own, and nginx's page for it)."""
+    return PayloadTooLarge(
+        f"the request body may have at most {limit_bytes // 1024 // 1024} MiB", field="body"
+    )
+
+
 class TooManyRequests(GridwatchError):
     status = 429
     code = "too_many_requests"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,9 +14,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", extra="ignore")
 
-    # An existing PostGIS (managed service, container). When unset, the project-local
-    # cluster under ``var_dir`` is used and its URL is read from the file it wrote.
+    # An existing PostGIS (managed service, container): the server's connection, best as a role
+    # that can read and write rows and nothing more (server/db/roles.py; `gridwatch doctor`
+    # refuses a superuser). When unset, the project-local cluster under ``var_dir`` is used and
+    # its URLs are read from the files it wrote.
     database_url: str | None = None
+    # The owner's connection, for migrations and the command line's loads and imports.
+    # Default: `database_url` (one role for everything, as before the split).
+    owner_database_url: str | None = None
     var_dir: Path = PROJECT_ROOT / "var"
     pg_port: int = Field(55432, ge=1024, le=65535)
     # Each worker opens (and warms, `warm_connections`) this many connections when it starts, so
@@ -24,6 +30,26 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(8, ge=1)
     warm_connections: bool = True
     statement_timeout_ms: int = Field(30_000, ge=0)
+    # Backups with pgBackRest (server/db/backup.py, docs/operations.md): its repository,
+    # configuration and log live here; default `var_dir`/backup. Another disk than the data's
+    # in production, or the backup dies with the database.
+    backup_dir: Path | None = None
+    # Full backups kept; older ones, and the WAL only they need, are expired after each backup.
+    # With the weekly full of deploy/systemd, 4 keep about four weeks of point-in-time restore.
+    backup_retention_full: int = Field(4, ge=1, le=100)
+    # The data directory of another cluster on this machine to back up, e.g. Debian's system
+    # cluster /var/lib/postgresql/15/main (GRIDWATCH_DATABASE_URL says its port). Without it,
+    # only the local cluster under `var_dir` is backed up.
+    backup_pg_data_dir: Path | None = None
+    # Streaming standbys (comma-separated URLs) that take the read load: tiles, lists and
+    # analytics read there when the standby has replayed every change this process knows of
+    # (waiting up to `replica_wait_ms` for it), else from the primary. A standby that is down is
+    # skipped for `replica_retry_s`; one more than `replica_max_lag_s` behind is skipped until it
+    # catches up (docs/operations.md, "Standby").
+    replica_urls: Annotated[list[str], NoDecode] = []
+    replica_wait_ms: int = Field(200, ge=0, le=10_000)
+    replica_max_lag_s: float = Field(30.0, gt=0)
+    replica_retry_s: float = Field(5.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -69,6 +95,13 @@ class Settings(BaseSettings):
     demo_live: bool = False
     demo_live_speed: float = Field(1.0, gt=0)
 
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
     @property
     def feed_port(self) -> int:
         return self.events_port or self.port + 1
@@ -77,15 +110,30 @@ class Settings(BaseSettings):
     def cluster_dir(self) -> Path:
         return self.var_dir / "pg"
 
+    @property
+    def backup_path(self) -> Path:
+        return self.backup_dir or self.var_dir / "backup"
+
     def resolved_database_url(self) -> str:
-        """The URL to connect with: the explicit one, else the local cluster's."""
+        """The server's URL: the explicit one, else the local cluster's server role's (the
+        owner's for a cluster made before the roles were split)."""
         if self.database_url:
             return self.database_url
-        url_file = self.cluster_dir / "database-url"
-        if not url_file.exists():
-            from server.errors import DatabaseUnavailable
+        return self._local_url("server-database-url", "database-url")
 
-            raise DatabaseUnavailable(
-                "no database configured: run `gridwatch db up` or set GRIDWATCH_DATABASE_URL"
-            )
-        return url_file.read_text().strip()
+    def resolved_owner_url(self) -> str:
+        """The owner's URL, for migrations and the command line."""
+        if self.owner_database_url or self.database_url:
+            return self.owner_database_url or self.database_url
+        return self._local_url("database-url")
+
+    def _local_url(self, *names: str) -> str:
+        for name in names:
+            url_file = self.cluster_dir / name
+            if url_file.exists():
+                return url_file.read_text().strip()
+        from server.errors import DatabaseUnavailable
+
+        raise DatabaseUnavailable(
+            "no database configured: run `gridwatch db up` or set GRIDWATCH_DATABASE_URL"
+        )

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from database_support import create_database, drop_database
+from database_support import SERVER_PASSWORD, create_database, drop_database, server_url
 from psycopg.rows import dict_row
 from server_support import free_port
 
 from server.app import create_app
 from server.db.cluster import Cluster
 from server.db.migrate import migrate
+from server.db.roles import create_server_role
 from server.settings import PROJECT_ROOT, Settings
 from server.tiles.changes import fold_pending
 
@@ -46,6 +47,7 @@ def pg_cluster():
         options=TEST_SERVER_OPTIONS,
     )
     cluster.up()
+    create_server_role(cluster.url, password=SERVER_PASSWORD)
     yield cluster
     cluster.destroy()
 
@@ -87,7 +89,13 @@ def conn(database_url: str):
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     # One pooled connection to start with, as a test asks little at once.
-    return Settings(database_url=database_url, var_dir=tmp_path, secret_key="test-secret", pool_min_size=1)
+    return Settings(
+        database_url=server_url(database_url),
+        owner_database_url=database_url,
+        var_dir=tmp_path,
+        secret_key="test-secret",
+        pool_min_size=1,
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from database_support import server_url
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -34,7 +36,14 @@ def running_server(
     (gunicorn's access log) goes to ``output`` when given."""
     port = port or free_port()
     env = (
-        os.environ | {"GRIDWATCH_DATABASE_URL": database_url, "GRIDWATCH_VAR_DIR": str(var_dir)} | (env or {})
+        os.environ
+        | {
+            # The server connects as the server's role, the command line as the owner.
+            "GRIDWATCH_DATABASE_URL": server_url(database_url),
+            "GRIDWATCH_OWNER_DATABASE_URL": database_url,
+            "GRIDWATCH_VAR_DIR": str(var_dir),
+        }
+        | (env or {})
     )
     stdout = output.open("wb") if output else subprocess.DEVNULL
     server = subprocess.Popen(command(port), env=env, stdout=stdout, stderr=subprocess.PIPE)

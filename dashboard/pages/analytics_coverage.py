@@ -104,7 +104,7 @@ def refresh(days, language):
     user = current_user()
     if user is None:
         raise dash.exceptions.PreventUpdate
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         body = coverage(
             conn,
             days=_days(days),

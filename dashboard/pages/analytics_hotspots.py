@@ -64,7 +64,7 @@ def layout(lang: str | None = None, category: str | None = None, **query):
         return login_prompt(language, "/analytics/hotspots")
     if user.role not in ROLES:
         return html.Main(html.P(translate("hotspots.not_for_role", language), id="hotspots-not-allowed"))
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         category_options = options(categories(conn), language)
     chosen = {
         name: query.get(name) if query.get(name) in values else values[0] for name, values in CHOICES.items()
@@ -164,7 +164,7 @@ def refresh(method, unit, preset, measure, category, language):
     now = clock.now()
     if unit == "h3" or method == "emerging":
         measure = "count"  # H3 cells have no households; emerging counts incidents
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         zone = calendar_zone(conn)
         start, end = season(preset or "last_365", now.astimezone(zone).date())
         query = {

@@ -130,7 +130,7 @@ FILTERS = (
 def refresh_units(indicator, parent, categories, period_key, language):
     if indicator not in view.INDICATORS:
         indicator = view.INDICATORS[0]
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         selection, crumbs, _ = _context(conn, parent, categories, period_key)
         rows = view.figures(conn, selection)["rows"]
         shapes = unit_shapes(conn, level=selection.by, parent=parent)
@@ -148,7 +148,7 @@ def refresh_units(indicator, parent, categories, period_key, language):
 
 @callback(Output("response-bulletin", "children"), *FILTERS)
 def refresh_bulletin(parent, categories, period_key, language):
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         selection, _, _ = _context(conn, parent, categories, period_key)
         totals = view.bulletin_totals(conn, selection)
     return _bulletin(*totals, selection.period, language)
@@ -158,7 +158,7 @@ def refresh_bulletin(parent, categories, period_key, language):
 # queries would otherwise share the cores with its query.
 @callback(Output("response-trend", "figure"), Input("response-units", "data"), *FILTERS)
 def refresh_trend(_units, parent, categories, period_key, language):
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         selection, _, now = _context(conn, parent, categories, period_key)
         series = view.trend_of(conn, selection, months=24, now=now)
     return _trend_figure(series, language)
@@ -166,7 +166,7 @@ def refresh_trend(_units, parent, categories, period_key, language):
 
 @callback(Output("response-box", "figure"), Input("response-units", "data"), *FILTERS)
 def refresh_spread(_units, parent, categories, period_key, language):
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         selection, _, _ = _context(conn, parent, categories, period_key)
         spread = close_time_spread(conn, selection)
     return _box_figure(spread, language)

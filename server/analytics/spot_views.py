@@ -98,7 +98,7 @@ def _units_reply(description: str) -> dict:
 def hotspot_units():
     query = _checked(HotspotQuery)
     now = clock.now()
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         zone = calendar_zone(conn)
         tomorrow = now.astimezone(zone).date() + timedelta(days=1)
         request = _request(
@@ -127,7 +127,7 @@ def hotspot_units():
 def emerging_units():
     query = _checked(EmergingQuery)
     now = clock.now()
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         zone = calendar_zone(conn)
         today = now.astimezone(zone).date()
         if query.slice == "month":

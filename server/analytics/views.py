@@ -173,7 +173,7 @@ INDICATOR_REPLY = {
 def coverage_gaps():
     user = require_user()
     query = parse_query(CoverageQuery)
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         body = coverage.coverage(
             conn,
             days=query.days,
@@ -196,7 +196,7 @@ def coverage_gaps():
 def response_indicators():
     user = require_user()
     query = parse_query(ResponseQuery)
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         period = Period.of(
             start=query.from_, end=query.to, as_of=query.as_of or clock.now(), zone=calendar_zone(conn)
         )

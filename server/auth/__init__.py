@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from server import clock
 from server.auth.sessions import session_user
@@ -88,8 +89,24 @@ def _has_csrf_proof() -> bool:
     return bool(origin) and urlsplit(origin).netloc == request.host
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, renewed by every answer but shared ones (``share_answer``)."""
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if g.get("gridwatch_shared_answer"):
+            return session.modified
+        return super().should_set_cookie(app, session)
+
+
+def share_answer() -> None:
+    """Mark this request's answer as one a shared cache may keep for every user (tiles behind
+    deploy/nginx): it must not renew the caller's login cookie, which would be kept with it."""
+    g.gridwatch_shared_answer = True
+
+
 def init_app(app: Flask) -> None:
     settings = app.extensions["gridwatch.settings"]
+    app.session_interface = SessionCookies()
     # Set, not setdefault: Flask's defaults already hold these keys (no SameSite, 31 days).
     # The cookie lives as long as the session in the database: both are renewed by requests.
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

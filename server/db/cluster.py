@@ -17,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -29,6 +30,32 @@ DB_ROLE = "gridwatch"
 
 class ClusterError(RuntimeError):
     """The local cluster could not be found, created or started."""
+
+
+def run_as_service_user(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a PostgreSQL tool (or pgBackRest) as the server's OS user: ``postgres`` when we are
+    root, else ourselves. Output is captured as text."""
+    as_root = os.geteuid() == 0
+    return subprocess.run(
+        args,
+        user=SERVICE_USER if as_root else None,
+        group=SERVICE_USER if as_root else None,
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
+
+
+def give_to_service_user(path: Path) -> None:
+    """As root, hand ``path`` to the service user and make its ancestors traversable."""
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam(SERVICE_USER)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    for ancestor in path.resolve().parents:
+        mode = ancestor.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(ancestor, mode | 0o001)
 
 
 def find_bindir() -> Path:
@@ -70,28 +97,6 @@ class Cluster:
 
     # -- process control -------------------------------------------------------------
 
-    def _run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
-        as_root = os.geteuid() == 0
-        return subprocess.run(
-            args,
-            user=SERVICE_USER if as_root else None,
-            group=SERVICE_USER if as_root else None,
-            capture_output=True,
-            text=True,
-            **kwargs,
-        )
-
-    def _give_to_service_user(self, path: Path) -> None:
-        """As root, hand ``path`` to the service user and make its ancestors traversable."""
-        if os.geteuid() != 0:
-            return
-        entry = pwd.getpwnam(SERVICE_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-        for ancestor in path.resolve().parents:
-            mode = ancestor.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(ancestor, mode | 0o001)
-
     def is_initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
@@ -99,7 +104,9 @@ class Cluster:
         if not self.is_initialized():
             return False
         bindir = find_bindir()
-        return self._run([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)]).returncode == 0
+        return (
+            run_as_service_user([str(bindir / "pg_ctl"), "status", "-D", str(self.data_dir)]).returncode == 0
+        )
 
     def init(self) -> None:
         bindir = find_bindir()
@@ -107,14 +114,14 @@ class Cluster:
         for directory in (self.data_dir, self.log_file.parent):
             directory.mkdir(parents=True, exist_ok=True)
             os.chmod(directory, 0o700)
-            self._give_to_service_user(directory)
+            give_to_service_user(directory)
         password = secrets.token_urlsafe(24)
         pwfile = self.base_dir / ".initpw"  # initdb wants an empty data directory
         pwfile.write_text(password + "\n")
         os.chmod(pwfile, 0o600)
-        self._give_to_service_user(pwfile)
+        give_to_service_user(pwfile)
         try:
-            result = self._run(
+            result = run_as_service_user(
                 [
                     str(bindir / "initdb"),
                     "-D",
@@ -144,6 +151,9 @@ class Cluster:
             "maintenance_work_mem": "'512MB'",
             "max_wal_size": "'4GB'",
             "jit": "off",
+            # A standby's replication slot (server/db/replication.py) keeps WAL the standby has
+            # not received; one gone for good must not fill the disk.
+            "max_slot_wal_keep_size": "'10GB'",
         } | self.options
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\n# gridwatch local cluster\n")
@@ -160,7 +170,7 @@ class Cluster:
                 f"port {self.port} on 127.0.0.1 is taken by another program; "
                 "set GRIDWATCH_PG_PORT to a free port"
             )
-        result = self._run(
+        result = run_as_service_user(
             [
                 str(bindir / "pg_ctl"),
                 "start",
@@ -183,7 +193,9 @@ class Cluster:
         if not self.is_running():
             return
         bindir = find_bindir()
-        result = self._run([str(bindir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.data_dir)])
+        result = run_as_service_user(
+            [str(bindir / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.data_dir)]
+        )
         if result.returncode != 0:
             raise ClusterError(f"PostgreSQL did not stop:\n{result.stderr.strip()}")
 
@@ -229,3 +241,10 @@ def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def url_with_port(url: str, port: int) -> str:
+    """``url`` pointing at another port of the same host (a standby, a restored copy)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+    return urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))

@@ -35,6 +35,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import tuple_row
 
+from server.db.roles import grant_server_role, role_exists
 from server.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "sql"
@@ -150,6 +151,9 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[SqlFile]:
                 applied_now += _apply_function_files(
                     conn, function_files(directory), rerun_all=bool(applied_now)
                 )
+                # The server's role gets the rows of what this run created (server/db/roles.py).
+                if role_exists(conn):
+                    grant_server_role(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
     return applied_now
@@ -234,3 +238,15 @@ def schema_version(conn: psycopg.Connection) -> int:
     versions = applied_versions(conn)
     return max(versions, default=0)
 
+
+def pending_files(url: str, directory: Path = MIGRATIONS_DIR) -> list[SqlFile]:
+    """What `migrate` would apply, read without applying anything (for `gridwatch doctor`, on a
+    running installation: no locks taken)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        done = applied_versions(conn)
+        migrations = [m for m in discover(directory) if m.version not in done]
+        recorded = {}
+        if conn.execute("SELECT to_regclass('public.schema_functions') IS NOT NULL").fetchone()[0]:
+            recorded = dict(conn.execute("SELECT file, checksum FROM schema_functions").fetchall())
+    files = [f for f in function_files(directory) if migrations or recorded.get(f.path.name) != f.checksum]
+    return [*migrations, *files]

@@ -23,7 +23,7 @@ MAX_PAGE = 5000
 CURSOR_PURPOSE = "grids"
 
 
-# Who sees grid members' names: as on the map tiles (sql/0020_tiles.sql), not department handlers.
+# Who sees grid members' names: as on the map tiles (sql/functions/tiles_grids.sql), not department handlers.
 SEES_MEMBER_NAMES = frozenset({"inspector", "operator", "leader", "admin"})
 
 
@@ -61,7 +61,7 @@ def list_grids():
         level=query.level, parent=query.parent, bbox=query.bbox, simplify=query.simplify
     )
     after = decode_cursor(query.cursor, purpose=CURSOR_PURPOSE, length=1)
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         rows, next_code = service.list_grids(
             conn, where=where, limit=query.limit, after=after[0] if after else None
         )

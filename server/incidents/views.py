@@ -12,7 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from server import clock, idempotency
 from server.auth import require_user
 from server.db import get_db
-from server.errors import InvalidInput, PayloadTooLarge
+from server.errors import InvalidInput, body_too_large
 from server.geojson import geojson_response
 from server.http_input import comma_codes
 from server.incidents import service, workflow
@@ -54,8 +54,7 @@ STATUS = "|".join(workflow.STATUSES)
 
 @blueprint.errorhandler(RequestEntityTooLarge)
 def _body_too_large(error: RequestEntityTooLarge):
-    limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024 // 1024
-    refusal = PayloadTooLarge(f"the request body may have at most {limit} MiB", field="body")
+    refusal = body_too_large(current_app.config["MAX_CONTENT_LENGTH"])
     return jsonify(refusal.to_dict()), refusal.status
 
 
@@ -185,7 +184,7 @@ def list_incidents():
             after_key = (datetime.fromisoformat(after[0]), int(after[1]))
         except (TypeError, ValueError) as error:
             raise InvalidInput("the cursor is not valid", field="cursor") from error
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         rows, next_key = service.list_incidents(
             conn, user=user, now=clock.now(), where=where, limit=query.limit, after=after_key
         )

@@ -52,7 +52,7 @@ def leader_report():
         raise Forbidden("the report is for leaders, operators and admins", field=None)
     query = parse_query(ReportQuery)
     settings = current_app.extensions["gridwatch.settings"]
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         html, name = make_report(
             conn,
             start=query.from_,

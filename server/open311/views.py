@@ -276,7 +276,7 @@ def list_requests(fmt: str):
     user = _caller()
     args = http_input.query_args()
     now = clock.now()
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         wanted = http_input.codes(args, "service_request_id", pattern=r"^[0-9]{1,18}$")
         if wanted:
             incidents = []

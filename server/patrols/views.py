@@ -74,7 +74,7 @@ def patrols():
     query = parse_query(PatrolQuery)
     if user.role not in LISTS_ALL and user.role != "inspector":
         raise Forbidden("this role may not read patrols", field=None)
-    with get_db().connection() as conn:
+    with get_db().read_connection() as conn:
         user_id = user.id if user.role == "inspector" else None
         if query.user is not None:
             found = conn.execute("SELECT id FROM users WHERE username = %s", [query.user]).fetchone()

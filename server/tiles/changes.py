@@ -1,5 +1,5 @@
 """The change listener: one thread per worker process LISTENs on ``gridwatch_changes`` (sent by
-the triggers of sql/0020_tiles.sql and by the fold of queued rollup changes, sql/0021) and drops
+the triggers and the fold of queued rollup changes in sql/functions/tiles_changes.sql) and drops
 exactly the cached tiles a change touched. Between notifications it folds the rollup changes that
 small writes queued. The change feed (server/feed) announces the same events to browsers, as
 ``event_document`` describes them.
@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import dict_row, tuple_row
 
 from layers.catalog import COVERAGE_LEVEL_ZOOMS, GRID_LEVEL_ZOOMS, LAYERS
+from server.db.standby import Freshness, primary_position
 from server.tiles.cache import TileCache
 from server.tiles.geo import (
     ANNOUNCED_ZOOMS,
@@ -112,7 +113,7 @@ def events_after(conn: psycopg.Connection, *, after: int, limit: int) -> list[di
 
 
 def fold_pending(conn: psycopg.Connection) -> int:
-    """Fold the rollup changes that small writes queued (sql/0021_deferred_rollups.sql) into the
+    """Fold the rollup changes that small writes queued (sql/functions/tiles_changes.sql) into the
     rollups and the change log; returns how many queued rows were folded. Safe to call from any
     number of processes at once: one folds, the others return 0 at once."""
     total = 0
@@ -217,9 +218,12 @@ def _names_matcher(
 
 
 class ChangeListener:
-    def __init__(self, *, url: str, cache: TileCache, is_closed: Callable[[], bool]) -> None:
+    def __init__(
+        self, *, url: str, cache: TileCache, freshness: Freshness, is_closed: Callable[[], bool]
+    ) -> None:
         self.url = url
         self.cache = cache
+        self.freshness = freshness
         self.grid_boxes = GridBoxes()
         self.is_closed = is_closed
         self.ready = threading.Event()
@@ -243,6 +247,7 @@ class ChangeListener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.grid_boxes.load(conn)
                     fold_pending(conn)
+                    self.freshness.advance(primary_position(conn))
                     self.cache.clear()
                     self.cache.enabled = True
                     self.ready.set()
@@ -256,12 +261,16 @@ class ChangeListener:
                 log.warning("tile change listener lost its connection; retrying", exc_info=True)
             finally:
                 self.ready.clear()
+                self.freshness.forget()
                 self.cache.enabled = False
                 self.cache.clear()
             if not self.is_closed():
                 threading.Event().wait(1.0)
 
     def handle(self, conn: psycopg.Connection, payload: str) -> None:
+        # First the position reads must reach, then the tiles to rebuild: a tile rebuilt from a
+        # standby then includes this change (server/db/standby.py).
+        self.freshness.advance(primary_position(conn))
         message = json.loads(payload)
         kind = message["kind"]
         if kind == "incidents":

@@ -18,7 +18,9 @@ class TileService:
         database = app.extensions["gridwatch.db"]
         self.cache = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
         self.closed: Callable[[], bool] = lambda: database.pool.closed
-        self.listener = ChangeListener(url=database.url, cache=self.cache, is_closed=self.closed)
+        self.listener = ChangeListener(
+            url=database.url, cache=self.cache, freshness=database.freshness, is_closed=self.closed
+        )
 
     def tile(self, key: Hashable, build: Callable[[], bytes], max_age: int | None) -> tuple[Entry, bool]:
         # Started on first use, not at import or app creation: gunicorn forks workers after that.

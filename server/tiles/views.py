@@ -8,7 +8,7 @@ import os
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from layers.catalog import LAYERS, PUBLIC, Layer
-from server.auth import current_user
+from server.auth import current_user, share_answer
 from server.auth.scope import SEES_ALL, Scope, scope_of
 from server.db import get_db
 from server.errors import Forbidden, Unauthorized
@@ -123,7 +123,7 @@ def tile(names: str, z: str, x: str, y: str):
     max_ages = [layer.max_age for layer in layers if layer.max_age is not None]
 
     def build() -> bytes:
-        with get_db().connection() as conn:
+        with get_db().read_connection() as conn:
             return build_tile(
                 conn, layers=layers, z=zoom, x=column, y=row, filters=filters, role=role, scope=scope
             )
@@ -136,8 +136,13 @@ def tile(names: str, z: str, x: str, y: str):
         "ETag": f'"{entry.etag}"',
         "Cache-Control": _cache_control(role),
         "Vary": "Accept-Encoding, Authorization, Cookie",
+        # For nginx's shared tile cache (deploy/nginx): keep the tile but as expired since 1970,
+        # so every use is revalidated here with the caller's credentials. nginx never passes it on.
+        "X-Accel-Expires": "@1",
     }
-    if request.if_none_match.contains(entry.etag):
+    share_answer()
+    # Weak comparison (RFC 9110): nginx's gzip turns the ETag it passes on into W/"…".
+    if request.if_none_match.contains_weak(entry.etag):
         return Response(status=304, headers=headers)
     if not entry.raw:
         return Response(status=204, headers=headers)
