@@ -519,11 +519,12 @@ def serve(
         "--access-logfile",
         "-",
     ]
-    # The workers redirect /api/v1/events to the feed: they must know its port.
-    os.environ["GRIDWATCH_EVENTS_PORT"] = str(settings.feed_port)
+    # The workers redirect /api/v1/events to the feed: they must know its port. Given to the
+    # children only: this process's own environment stays as it was (tests call serve in-process).
+    env = os.environ | {"GRIDWATCH_EVENTS_PORT": str(settings.feed_port)}
     click.echo(f"serving on http://{bind}")
     if only == "api":
-        os.execv(gunicorn[0], gunicorn)
+        os.execve(gunicorn[0], gunicorn, env)
     click.echo(f"change feed on http://{host}:{settings.feed_port}/api/v1/events")
     feed = [sys.executable, "-m", "server.cli", "serve", "--only", "feed", "--host", host]
     helpers = []
@@ -534,16 +535,18 @@ def serve(
         helpers.append(
             [sys.executable, "-m", "server.cli", "demo", "live", "--speed", str(settings.demo_live_speed)]
         )
-    sys.exit(supervise([feed, gunicorn], helpers=helpers))
+    sys.exit(supervise([feed, gunicorn], helpers=helpers, env=env))
 
 
-def supervise(commands: list[list[str]], helpers: Sequence[list[str]] = ()) -> int:
+def supervise(
+    commands: list[list[str]], helpers: Sequence[list[str]] = (), env: dict[str, str] | None = None
+) -> int:
     """Run the commands side by side until one ends or SIGTERM/SIGINT comes, then stop them all.
     Returns 0 after a signal, else the status of the one that ended (1 if it was 0). Helpers
     (the demo's live county) run beside them and are stopped with them, but their own end stops
     nothing."""
-    servers = [subprocess.Popen(command) for command in commands]
-    children = servers + [subprocess.Popen(command) for command in helpers]
+    servers = [subprocess.Popen(command, env=env) for command in commands]
+    children = servers + [subprocess.Popen(command, env=env) for command in helpers]
     signalled: list[int] = []
 
     def terminate(signum: int) -> None:

@@ -193,15 +193,20 @@ def test_it_keeps_only_a_demo_county_alive(database_url):
 def test_serve_starts_it_beside_the_servers_when_asked(monkeypatch):
     started = {}
 
-    def fake_supervise(commands, helpers=()):
-        started.update(commands=commands, helpers=helpers)
+    def fake_supervise(commands, helpers=(), env=None):
+        started.update(commands=commands, helpers=helpers, env=env)
         return 0
 
     monkeypatch.setattr("server.cli.supervise", fake_supervise)
+    monkeypatch.delenv("GRIDWATCH_EVENTS_PORT", raising=False)
     env = {"GRIDWATCH_DATABASE_URL": "postgresql://unused", "GRIDWATCH_DEMO_LIVE": "1",
            "GRIDWATCH_DEMO_LIVE_SPEED": "30"}  # fmt: skip
     assert CliRunner().invoke(main, ["serve"], env=env).exit_code == 0
     assert [helper[-4:] for helper in started["helpers"]] == [["demo", "live", "--speed", "30.0"]]
+    # The children learn the feed's port; the caller's environment is left alone (it leaked
+    # into every server a later test started, and put their feeds on 8001).
+    assert started["env"]["GRIDWATCH_EVENTS_PORT"] == "8001"
+    assert "GRIDWATCH_EVENTS_PORT" not in os.environ
     started.clear()
     assert CliRunner().invoke(main, ["serve"], env=env | {"GRIDWATCH_DEMO_LIVE": "0"}).exit_code == 0
     assert started["helpers"] == []
