@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from server.db import backup
 from server.db.migrate import pending_files
-from server.db.standby import Standby
+from server.db.standby import probe
 from server.settings import Settings
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
@@ -161,16 +161,7 @@ def check_backups(settings: Settings) -> Iterator[Finding]:
 
 def check_standbys(settings: Settings) -> Iterator[Finding]:
     for url in settings.replica_urls:
-        standby = Standby(
-            url,
-            options="",
-            min_size=0,
-            max_size=1,
-            configure=None,
-            max_lag_s=settings.replica_max_lag_s,
-            retry_s=settings.replica_retry_s,
-        )
-        state = standby.probe()
+        state = probe(url, settings.replica_max_lag_s)
         level = OK if state.status == "streaming" else PROBLEM
         lag = "" if state.lag_seconds is None else f", {state.lag_seconds:.1f} s behind"
         yield Finding(f"standby {state.name}", level, f"{state.status}{lag}")

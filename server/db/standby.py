@@ -94,9 +94,8 @@ class Standby:
         max_lag_s: float,
         retry_s: float,
     ) -> None:
-        parts = urlsplit(url)
-        # Its address, never its credentials: this name appears in /health and the logs.
-        self.name = f"{parts.hostname}:{parts.port or 5432}"
+        self.url = url
+        self.name = standby_name(url)
         self.max_lag_s = max_lag_s
         self.retry_s = retry_s
         self.pool = ConnectionPool(
@@ -109,7 +108,6 @@ class Standby:
             name=f"gridwatch-standby-{self.name}",
         )
         self._skip_until = 0.0
-        self.last_state = StandbyState(self.name, "unknown", None, None)
 
     def open(self) -> None:
         self.pool.open(wait=False)
@@ -121,8 +119,7 @@ class Standby:
     def skipped(self) -> bool:
         return time.monotonic() < self._skip_until
 
-    def _skip(self, state: StandbyState) -> None:
-        self.last_state = state
+    def _skip(self) -> None:
         self._skip_until = time.monotonic() + self.retry_s
 
     def borrow(self, required: int, wait_s: float) -> psycopg.Connection | None:
@@ -133,15 +130,15 @@ class Standby:
         try:
             conn = self.pool.getconn(timeout=BORROW_TIMEOUT_S)
         except PoolTimeout:
-            self._skip(StandbyState(self.name, "down", None, None))
+            self._skip()
             return None
         try:
             deadline = time.monotonic() + wait_s
             while True:
-                state = self._read_state(conn)
+                state = read_state(conn, self.name, self.max_lag_s)
                 conn.rollback()
                 if state.status != "streaming":
-                    self._skip(state)
+                    self._skip()
                     break
                 if state.replayed >= required:
                     return conn
@@ -150,26 +147,35 @@ class Standby:
                 time.sleep(POLL_INTERVAL_S)
         except psycopg.Error:
             log.warning("standby %s failed; reading from the primary", self.name, exc_info=True)
-            self._skip(StandbyState(self.name, "down", None, None))
+            self._skip()
         self.pool.putconn(conn)
         return None
 
-    def _read_state(self, conn: psycopg.Connection) -> StandbyState:
-        row = conn.execute(POSITION_SQL).fetchone()
-        if not row["in_recovery"]:
-            # Promoted, or a primary listed by mistake: its data may have forked from ours.
-            state = StandbyState(self.name, "not a standby", None, None)
-        else:
-            lag = float(row["lag_seconds"] or 0)
-            status = "lagging" if lag > self.max_lag_s else "streaming"
-            state = StandbyState(self.name, status, round(lag, 3), int(row["replayed"]))
-        self.last_state = state
-        return state
-
     def probe(self) -> StandbyState:
         """The standby's state now (for /health), without the skip rules."""
-        try:
-            with psycopg.connect(self.pool.conninfo, connect_timeout=2, row_factory=dict_row) as conn:
-                return self._read_state(conn)
-        except psycopg.Error:
-            return StandbyState(self.name, "down", None, None)
+        return probe(self.url, self.max_lag_s)
+
+
+def standby_name(url: str) -> str:
+    """Its address, never its credentials: this name appears in /health and the logs."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}"
+
+
+def read_state(conn: psycopg.Connection, name: str, max_lag_s: float) -> StandbyState:
+    row = conn.execute(POSITION_SQL).fetchone()
+    if not row["in_recovery"]:
+        # Promoted, or a primary listed by mistake: its data may have forked from ours.
+        return StandbyState(name, "not a standby", None, None)
+    lag = float(row["lag_seconds"] or 0)
+    status = "lagging" if lag > max_lag_s else "streaming"
+    return StandbyState(name, status, round(lag, 3), int(row["replayed"]))
+
+
+def probe(url: str, max_lag_s: float) -> StandbyState:
+    """A standby's state now, over a connection of its own (/health, `gridwatch doctor`)."""
+    try:
+        with psycopg.connect(url, connect_timeout=2, row_factory=dict_row) as conn:
+            return read_state(conn, standby_name(url), max_lag_s)
+    except psycopg.Error:
+        return StandbyState(standby_name(url), "down", None, None)
