@@ -35,10 +35,8 @@ from server.auth.users import set_password
 from server.cli import main
 from server.errors import body_too_large
 
+# `make test` installs it (scripts/system-packages.sh test): a machine without it fails here.
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-pytestmark = pytest.mark.skipif(
-    not Path(NGINX).exists(), reason="nginx is not installed (scripts/system-packages.sh test installs it)"
-)
 PASSWORD = "correct horse"
 CLIENT_ADDRESS = "127.0.0.3"  # the test's own loopback address, as a remote client's
 
