@@ -18,7 +18,7 @@ from server_support import free_port, running_server
 from tiles_support import FAR, NEAR, bearer, file_incident, last_event_id, tile_of, token_for
 
 from server.auth.users import set_password
-from server.feed.hub import encode
+from server.feed.hub import encode, events_past
 from server.tiles.geo import density_tiles, expand_tile_rows
 
 
@@ -64,6 +64,16 @@ def test_a_stream_resumes_after_last_event_id(feed, database_url):
         fold(database_url)
         received.append(stream.next_event()["incident_id"])
     assert received == [first, second, third]
+
+
+def test_a_live_batch_that_overlaps_the_backlog_is_cut_to_the_new_events():
+    # One batch window may hold the notifications of changes a resuming stream already got from
+    # the backlog (through id 11) and of a newer one: only the newer is written.
+    documents = [{"id": n, "kind": "created", "note": "第一行\n第二行\n\n"} for n in (10, 11, 12)]
+    chunk = b"".join(encode(document) for document in documents)
+    assert events_past(chunk, 11) == encode(documents[2])
+    assert events_past(chunk, 9) == chunk
+    assert events_past(chunk, 12) == b""
 
 
 def test_heartbeats_keep_an_idle_stream_open(feed, database_url):

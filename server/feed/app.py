@@ -33,7 +33,7 @@ from server.auth.scope import Scope, scope_of
 from server.auth.sessions import session_user
 from server.auth.users import User, get_user, token_user
 from server.errors import GridwatchError, InvalidInput, Unauthorized, language_of
-from server.feed.hub import Hub, Stream, encode, scoped_document, visible
+from server.feed.hub import Hub, Stream, encode, events_past, scoped_document, visible
 from server.feed.urls import EVENTS_PATH, same_host
 from server.secret_key import resolve_secret_key
 from server.settings import Settings
@@ -335,7 +335,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         return _error(request, error)
     try:
         # Subscribed before the backlog is read, so nothing falls between; what both hold is
-        # written once (chunks up to the backlog's last id are skipped).
+        # written once: chunks up to the backlog's last id are skipped, and the first one past it
+        # is cut to the events after it.
         written, missed = (
             await asyncio.to_thread(feed.resume, stream.scope, last_id) if last_id is not None else (0, b"")
         )
@@ -354,8 +355,11 @@ async def events(request: web.Request) -> web.StreamResponse:
             if item is None:
                 break
             last_id_in_chunk, chunk = item
-            if last_id_in_chunk == 0 or last_id_in_chunk > written:
-                await response.write(chunk)
+            if last_id_in_chunk and written:  # not a heartbeat, and the backlog's end not yet passed
+                if last_id_in_chunk <= written:
+                    continue
+                chunk, written = events_past(chunk, written), 0
+            await response.write(chunk)
         await response.write_eof()
         return response
     finally:

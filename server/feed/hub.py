@@ -37,6 +37,15 @@ def encode(document: dict) -> bytes:
     return f"id: {document['id']}\nevent: incident\ndata: {data}\n\n".encode()
 
 
+def events_past(chunk: bytes, after: int) -> bytes:
+    """The events of an encoded chunk whose ids are above ``after``. A resuming stream is sent the
+    backlog up to some id, and the first batch the listener publishes after it may begin below
+    that id (notifications of one batch window span the backlog's end): those events were sent."""
+    # Each event ends with a blank line, and its JSON has no raw newline (json.dumps escapes them).
+    events = chunk.split(b"\n\n")[:-1]
+    return b"".join(event + b"\n\n" for event in events if int(event[4 : event.index(b"\n")]) > after)
+
+
 @dataclass(eq=False)
 class Stream:
     """One open event stream: who reads it, until when, and what waits to be written."""
