@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from dash import Dash
-from flask import Flask, request
+from flask import Flask, redirect, request
 
 from dashboard import browser_input, mapconfig, shell
 from server.auth import current_user
@@ -20,11 +20,14 @@ CALLBACK_PATH = "/dashboard/_dash-update-component"
 ANONYMOUS_OUTPUTS = ("..app-title.children.", "filters.className", ".._pages_content.children.")
 
 
+HOME = "/dashboard/"
+
+
 def init_dashboard(server: Flask) -> Dash:
     app = Dash(
         __name__,
         server=server,
-        url_base_pathname="/dashboard/",
+        url_base_pathname=HOME,
         use_pages=True,
         pages_folder=str(Path(__file__).parent / "pages"),
         serve_locally=True,
@@ -43,7 +46,14 @@ def init_dashboard(server: Flask) -> Dash:
     _set_up_before_concurrent_requests(app, server)
     server.before_request(_check_callbacks)
     allow_inline_scripts(server, app.csp_hashes)
+    server.add_url_rule("/", "home", _home)
     return app
+
+
+def _home():
+    """The server's bare address, as staff type it, opens the dashboard (``?lang=`` kept)."""
+    query = request.query_string.decode()
+    return redirect(f"{HOME}?{query}" if query else HOME)
 
 
 def _check_callbacks() -> None:

@@ -17,3 +17,10 @@ def test_scripts_requested_together_with_the_first_page_are_all_served(app):
     with ThreadPoolExecutor(max_workers=len(paths)) as pool:
         statuses = list(pool.map(lambda path: app.test_client().get(path).status_code, paths))
     assert statuses == [200] * len(paths)
+
+
+def test_the_bare_address_opens_the_dashboard_in_the_language_asked(app):
+    client = app.test_client()
+    assert client.get("/").headers["Location"] == "/dashboard/"
+    assert client.get("/?lang=en").headers["Location"] == "/dashboard/?lang=en"
+    assert client.get("/", follow_redirects=True).status_code == 200
