@@ -66,6 +66,16 @@ def test_a_stream_resumes_after_last_event_id(feed, database_url):
     assert received == [first, second, third]
 
 
+def test_a_stream_that_missed_nothing_gets_only_what_comes_next(feed, database_url):
+    token = token_for(database_url, "operator1")
+    file_incident(database_url, NEAR)
+    resume_from = last_event_id(database_url)
+    with EventStream(feed, {**bearer(token), "Last-Event-ID": str(resume_from)}) as stream:
+        newer = file_incident(database_url, FAR)
+        fold(database_url)
+        assert stream.next_event()["incident_id"] == newer
+
+
 def test_a_live_batch_that_overlaps_the_backlog_is_cut_to_the_new_events():
     # One batch window may hold the notifications of changes a resuming stream already got from
     # the backlog (through id 11) and of a newer one: only the newer is written.

@@ -150,7 +150,8 @@ class Feed:
 
     def resume(self, scope: Scope, after: int) -> tuple[int, bytes]:
         """What a stream resuming after event ``after`` missed, encoded, and the last event id
-        it covers (blocking: run it in a thread)."""
+        the stream now holds: ``after`` itself when it missed nothing (blocking: run it in a
+        thread)."""
         with self.pool.connection() as conn:
             rows = events_after(conn, after=after, limit=BACKFILL_LIMIT)
             found = conn.execute(DEPARTMENTS_SQL, [_incident_ids(rows)]).fetchall() if rows else []
@@ -160,7 +161,7 @@ class Feed:
             for row in rows
             if visible(scope, row, departments)
         )
-        return (rows[-1]["id"] if rows else 0), encoded
+        return (rows[-1]["id"] if rows else after), encoded
 
     # -- the listener -----------------------------------------------------------------
 
